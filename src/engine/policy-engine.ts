@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
+import { PolicydError } from '../errors/policyd-error.js';
+import { timeoutMessage } from '../errors/chainloop-messages.js';
+import { evaluableInput, type MaterialInput } from '../materials/evaluable.js';
+import { isKnownKind } from '../materials/kinds.js';
+import { BASE_ALLOWED_HOSTNAMES } from '../net/allowed-hosts.js';
+import { DEFAULT_HTTP_LIMITS, openHttpChannel, type HttpLimits } from '../net/http-bridge.js';
+import { computeArgs } from '../policies/args.js';
+import { resolvePolicy, type PolicySource } from '../policies/loader.js';
+import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript } from '../policies/registry.js';
+import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptTask } from '../worker/protocol.js';
+import { mergeResults, type MergedResult } from './merge.js';
+import { ScriptPool, type PoolOptions } from './pool.js';
+
+export interface EngineOptions extends PoolOptions {
+  /** Timeout when the request sets none; Chainloop's verifier uses 60 s. */
+  defaultTimeoutMs?: number;
+  /** Upper bound for any requested timeout. */
+  maxTimeoutMs?: number;
+  /** Directory `file://` policy refs are read from. */
+  fileRoot?: string;
+  /** Hosts every policy may reach, besides Chainloop's base list and a request's own. */
+  allowedHostnames?: string[];
+  guestLogLevel?: GuestLogLevel;
+  maxLogEntries?: number;
+  http?: Partial<HttpLimits>;
+}
+
+export interface EvaluationRequest {
+  /** Name or digest. */
+  policy: string;
+  material: MaterialInput;
+  args?: Record<string, string>;
+  timeoutMs?: number;
+  includeRawData?: boolean;
+  allowedHostnames?: string[];
+  /** Aborted when the caller gives up (client cancel). */
+  signal?: AbortSignal;
+}
+
+export interface EvaluationOutcome {
+  policy: LoadedPolicy;
+  result: MergedResult;
+  logs: LogRecord[];
+  raw: { input: Uint8Array; output: Uint8Array }[];
+  evaluationId: string;
+  durationMs: number;
+  /** Arguments the policy does not declare, dropped as Chainloop does. */
+  ignoredArgs: string[];
+}
+
+const PROBE_TIMEOUT_MS = 10_000;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Loads policies into the registry and evaluates materials on the worker pool. The gRPC service and
+ * the CLI are both thin layers over this.
+ */
+export class PolicyEngine {
+  readonly registry = new PolicyRegistry();
+  readonly pool: ScriptPool;
+  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http'>> & { http: HttpLimits };
+
+  constructor(options: EngineOptions = {}) {
+    this.pool = new ScriptPool(options);
+    this.#options = {
+      defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
+      maxTimeoutMs: options.maxTimeoutMs ?? 10 * 60_000,
+      fileRoot: options.fileRoot ?? process.cwd(),
+      allowedHostnames: options.allowedHostnames ?? [],
+      guestLogLevel: options.guestLogLevel ?? 'info',
+      maxLogEntries: options.maxLogEntries ?? 1000,
+      http: { ...DEFAULT_HTTP_LIMITS, ...options.http },
+    };
+  }
+
+  async load(source: PolicySource): Promise<AddResult> {
+    const resolved = await resolvePolicy(source, { fileRoot: this.#options.fileRoot });
+    try {
+      return await this.registry.add(resolved, (policy) => this.#probe(policy));
+    } catch (err) {
+      throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
+    }
+  }
+
+  /** Instantiates every script once in a worker, so a policy that cannot start is refused at load. */
+  async #probe(policy: LoadedPolicy): Promise<void> {
+    const seen = new Set<string>();
+    for (const script of policy.scripts) {
+      if (seen.has(script.digest)) continue;
+      seen.add(script.digest);
+      const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
+      const outcome = await this.pool
+        .run({ ...this.#task(policy, script, EMPTY, undefined, false), probe: true }, signal)
+        .catch((err: unknown) => {
+          throw signal.aborted
+            ? new PolicydError('INVALID_MODULE', `a script of policy "${policy.name}" did not finish instantiating within ${PROBE_TIMEOUT_MS} ms`)
+            : err;
+        });
+      if (!outcome.ok) {
+        throw new PolicydError('INVALID_MODULE', `a script of policy "${policy.name}" cannot be instantiated: ${outcome.error.message}`);
+      }
+    }
+  }
+
+  #task(policy: LoadedPolicy, script: LoadedScript, input: Uint8Array, args: string | undefined, includeRaw: boolean): ScriptTask {
+    return {
+      module: script.facts.module,
+      input,
+      args,
+      useWasi: script.facts.usesWasi,
+      policyName: policy.name,
+      logLevel: this.#options.guestLogLevel,
+      maxLogEntries: this.#options.maxLogEntries,
+      includeRawOutput: includeRaw,
+    };
+  }
+
+  async evaluate(req: EvaluationRequest): Promise<EvaluationOutcome> {
+    const started = performance.now();
+    const policy = this.registry.get(req.policy);
+    if (!policy) {
+      throw new PolicydError('POLICY_NOT_FOUND', `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`, { policy: req.policy });
+    }
+    try {
+      return await this.#evaluate(policy, req, started);
+    } catch (err) {
+      throw err instanceof PolicydError ? err.forPolicy(policy.name) : err;
+    }
+  }
+
+  async #evaluate(policy: LoadedPolicy, req: EvaluationRequest, started: number): Promise<EvaluationOutcome> {
+    const { material } = req;
+    if (!isKnownKind(material.kind)) {
+      throw new PolicydError('INVALID_MATERIAL', `material.kind ${material.kind} is not a known MaterialKind (0-42)`);
+    }
+    if (material.kind === MaterialKind.UNSPECIFIED) {
+      throw new PolicydError('INVALID_MATERIAL', 'material.kind is required: set the Chainloop material type (e.g. MATERIAL_KIND_SBOM_CYCLONEDX_JSON)');
+    }
+    const evaluationId = randomUUID();
+    const scripts = policy.scripts.filter((s) => s.kind === MaterialKind.UNSPECIFIED || s.kind === material.kind);
+    const { args, ignored } = computeArgs(policy.inputs, req.args ?? {});
+    const outcome = { policy, evaluationId, ignoredArgs: ignored, logs: [] as LogRecord[], raw: [] as EvaluationOutcome['raw'] };
+    if (scripts.length === 0) {
+      return { ...outcome, result: mergeResults(policy.name, []), durationMs: performance.now() - started };
+    }
+    const input = evaluableInput(material);
+    const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
+    const allowedHosts = [...BASE_ALLOWED_HOSTNAMES, ...this.#options.allowedHostnames, ...(req.allowedHostnames ?? [])];
+
+    const timeoutMs = Math.min(req.timeoutMs || this.#options.defaultTimeoutMs, this.#options.maxTimeoutMs);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new PolicydError('POLICY_TIMEOUT', timeoutMessage())), timeoutMs);
+    const onCancel = () => controller.abort(new PolicydError('CANCELLED', 'the client cancelled the evaluation'));
+    req.signal?.addEventListener('abort', onCancel, { once: true });
+    try {
+      const results: ScriptResult[] = [];
+      for (const script of scripts) {
+        const task = this.#task(policy, script, input, argsJson, req.includeRawData ?? false);
+        const http = script.facts.usesHttp ? openHttpChannel(allowedHosts, this.#options.http) : undefined;
+        let result: ScriptOutcome;
+        try {
+          if (http) task.http = http.channel;
+          result = await this.pool.run(task, controller.signal, http ? [http.channel.port] : []);
+        } finally {
+          http?.close();
+        }
+        outcome.logs.push(...result.logs);
+        if (!result.ok) throw PolicydError.from(result.error);
+        results.push(result.result);
+        if (req.includeRawData) outcome.raw.push({ input, output: result.output ?? EMPTY });
+      }
+      return { ...outcome, result: mergeResults(policy.name, results), durationMs: performance.now() - started };
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onCancel);
+    }
+  }
+
+  unload(ref: string): LoadedPolicy {
+    const policy = this.registry.remove(ref);
+    if (!policy) throw new PolicydError('POLICY_NOT_FOUND', `policy "${ref}" is not loaded`, { policy: ref });
+    return policy;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

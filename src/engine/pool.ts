@@ -1,0 +1,69 @@
+import { availableParallelism } from 'node:os';
+import type { TransferListItem } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { PolicydError } from '../errors/policyd-error.js';
+import type { ScriptOutcome, ScriptTask } from '../worker/protocol.js';
+
+export interface PoolOptions {
+  /** Worker threads; each runs one evaluation at a time. */
+  threads?: number;
+  /** Evaluations that may wait for a worker; beyond that requests are refused at once. */
+  maxQueue?: number;
+}
+
+const WORKER = new URL('../worker/run-script.js', import.meta.url).href;
+
+/**
+ * The piscina pool that runs scripts. One task per worker at a time (@extism/extism gives wrong
+ * output for concurrent calls on one instance); a bounded queue; a running task that must stop is
+ * aborted, which terminates its worker — piscina starts a fresh one and nothing else is lost.
+ */
+export class ScriptPool {
+  readonly #pool: Piscina<ScriptTask, ScriptOutcome>;
+  readonly threads: number;
+
+  constructor(options: PoolOptions = {}) {
+    this.threads = Math.max(1, options.threads ?? availableParallelism());
+    this.#pool = new Piscina({
+      filename: WORKER,
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      maxQueue: options.maxQueue ?? 256,
+      concurrentTasksPerWorker: 1,
+      execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
+    });
+  }
+
+  /**
+   * Runs one script. `signal.reason` must be the PolicydError to answer with when it aborts
+   * (timeout, client cancel).
+   */
+  async run(task: ScriptTask, signal: AbortSignal, transferList: TransferListItem[] = []): Promise<ScriptOutcome> {
+    if (signal.aborted) throw signal.reason;
+    try {
+      return await this.#pool.run(task, { signal, transferList: transferList as never });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (err instanceof Error && /queue is at limit/i.test(err.message)) {
+        throw new PolicydError(
+          'OVERLOADED',
+          `the evaluation queue is full (${this.#pool.options.maxQueue} waiting on ${this.threads} workers); retry with backoff or add replicas`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  get queueSize(): number {
+    return this.#pool.queueSize;
+  }
+
+  get utilization(): number {
+    return this.#pool.utilization;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close({ force: true });
+  }
+}

@@ -1,0 +1,96 @@
+import { status } from '@grpc/grpc-js';
+
+/**
+ * Why a request failed, in words a caller can act on. `code` is the gRPC status the server answers
+ * with; `reason` is the stable machine-readable name carried in google.rpc.ErrorInfo.
+ */
+export type Reason =
+  | 'INVALID_DOCUMENT'
+  | 'UNSUPPORTED_SCRIPT'
+  | 'INVALID_MODULE'
+  | 'MISSING_EXECUTE'
+  | 'UNSATISFIED_IMPORT'
+  | 'SCRIPT_NOT_FOUND'
+  | 'DIGEST_MISMATCH'
+  | 'UNSUPPORTED_REF'
+  | 'INVALID_REQUEST'
+  | 'INVALID_MATERIAL'
+  | 'MISSING_INPUT'
+  | 'POLICY_NOT_FOUND'
+  | 'POLICY_TIMEOUT'
+  | 'POLICY_MEMORY'
+  | 'HTTP_FORBIDDEN'
+  | 'POLICY_PANIC'
+  | 'POLICY_ERROR'
+  | 'INVALID_OUTPUT'
+  | 'NO_RESULT'
+  | 'OVERLOADED'
+  | 'CANCELLED'
+  | 'SHUTTING_DOWN'
+  | 'INTERNAL';
+
+const CODES: Record<Reason, status> = {
+  INVALID_DOCUMENT: status.INVALID_ARGUMENT,
+  UNSUPPORTED_SCRIPT: status.UNIMPLEMENTED,
+  INVALID_MODULE: status.INVALID_ARGUMENT,
+  MISSING_EXECUTE: status.INVALID_ARGUMENT,
+  UNSATISFIED_IMPORT: status.INVALID_ARGUMENT,
+  SCRIPT_NOT_FOUND: status.INVALID_ARGUMENT,
+  DIGEST_MISMATCH: status.INVALID_ARGUMENT,
+  UNSUPPORTED_REF: status.INVALID_ARGUMENT,
+  INVALID_REQUEST: status.INVALID_ARGUMENT,
+  INVALID_MATERIAL: status.INVALID_ARGUMENT,
+  MISSING_INPUT: status.INVALID_ARGUMENT,
+  POLICY_NOT_FOUND: status.NOT_FOUND,
+  POLICY_TIMEOUT: status.DEADLINE_EXCEEDED,
+  POLICY_MEMORY: status.RESOURCE_EXHAUSTED,
+  HTTP_FORBIDDEN: status.PERMISSION_DENIED,
+  POLICY_PANIC: status.ABORTED,
+  POLICY_ERROR: status.ABORTED,
+  INVALID_OUTPUT: status.ABORTED,
+  NO_RESULT: status.FAILED_PRECONDITION,
+  OVERLOADED: status.RESOURCE_EXHAUSTED,
+  CANCELLED: status.CANCELLED,
+  SHUTTING_DOWN: status.UNAVAILABLE,
+  INTERNAL: status.INTERNAL,
+};
+
+/** Plain-data form, safe to post between threads. */
+export interface ErrorData {
+  reason: Reason;
+  message: string;
+  metadata?: Record<string, string>;
+}
+
+export class PolicydError extends Error {
+  readonly code: status;
+  readonly metadata: Record<string, string>;
+
+  constructor(
+    readonly reason: Reason,
+    message: string,
+    metadata: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'PolicydError';
+    this.code = CODES[reason];
+    this.metadata = metadata;
+  }
+
+  static from(data: ErrorData): PolicydError {
+    return new PolicydError(data.reason, data.message, data.metadata);
+  }
+
+  toData(): ErrorData {
+    return { reason: this.reason, message: this.message, metadata: this.metadata };
+  }
+
+  /** The same error, naming the policy it concerns. */
+  forPolicy(policy: string): PolicydError {
+    return new PolicydError(this.reason, this.message, { ...this.metadata, policy });
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
+import { PolicydError } from '../errors/policyd-error.js';
+import { kindName } from '../materials/kinds.js';
+import { decodeIfBase64Wasm, isWasm } from '../wasm/inspect.js';
+import { parsePolicyDocument, scriptSources, type PolicyInputSpec, type ScriptSource } from './document.js';
+
+/** Where a policy comes from. */
+export type PolicySource =
+  | {
+      type: 'document';
+      bytes: Uint8Array;
+      /** Script bytes by the relative path the document names them with. */
+      scripts?: Record<string, Uint8Array>;
+      /** Directory that relative script paths are read from, for documents read from disk. */
+      baseDir?: string;
+      label?: string;
+    }
+  | { type: 'ref'; ref: string; scripts?: Record<string, Uint8Array> }
+  | { type: 'module'; bytes: Uint8Array; name: string; kinds: MaterialKind[] };
+
+export interface ResolvedScript {
+  kind: MaterialKind;
+  bytes: Uint8Array;
+  digest: string;
+  /** How errors name it: `spec.policies.0 (policy.wasm)`. */
+  label: string;
+}
+
+export interface ResolvedPolicy {
+  name: string;
+  description: string;
+  digest: string;
+  inputs: PolicyInputSpec[];
+  scripts: ResolvedScript[];
+}
+
+export interface LoaderOptions {
+  /** `file://` refs must resolve inside this directory (a client must not read the whole disk). */
+  fileRoot: string;
+}
+
+export function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+const PIN = /@sha256:([0-9a-f]{64})$/;
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Splits `path@sha256:<hex>` into the location and its expected digest. */
+function splitPin(ref: string): { location: string; pin?: string } {
+  const m = PIN.exec(ref);
+  return m ? { location: ref.slice(0, m.index), pin: `sha256:${m[1]}` } : { location: ref };
+}
+
+function checkPin(bytes: Uint8Array, pin: string | undefined, what: string): void {
+  if (pin === undefined) return;
+  const got = sha256(bytes);
+  if (got !== pin) throw new PolicydError('DIGEST_MISMATCH', `digest mismatch for ${what}: got ${got}, want ${pin}`);
+}
+
+function stripFileScheme(location: string): string {
+  return location.startsWith('file://') ? location.slice('file://'.length) : location;
+}
+
+function unsupportedScheme(location: string): PolicydError | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
+  if (scheme === undefined || scheme === 'file') return undefined;
+  if (scheme === 'chainloop') {
+    return new PolicydError('UNSUPPORTED_REF', `${location}: chainloop:// refs need a Chainloop control plane; fetch the document there and send it as policy_document`);
+  }
+  return new PolicydError('UNSUPPORTED_REF', `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use a file:// ref`);
+}
+
+async function readInside(root: string, path: string, what: string): Promise<Uint8Array> {
+  const full = resolve(root, path);
+  const rel = relative(root, full);
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw new PolicydError('UNSUPPORTED_REF', `${what} ${path} is outside the directory this daemon reads policies from (${root})`);
+  }
+  try {
+    return await readFile(full);
+  } catch {
+    throw new PolicydError('SCRIPT_NOT_FOUND', `${what} ${full} cannot be read`);
+  }
+}
+
+async function scriptBytes(
+  source: ScriptSource,
+  scripts: Record<string, Uint8Array>,
+  baseDir: string | undefined,
+): Promise<{ bytes: Uint8Array; external: boolean; label: string }> {
+  if (source.embedded !== undefined) {
+    return { bytes: Buffer.from(source.embedded, 'utf8'), external: false, label: `${source.field}.embedded` };
+  }
+  const ref = source.location!;
+  const label = `${source.field} (${ref})`;
+  const { location, pin } = splitPin(ref);
+  const unsupported = unsupportedScheme(location);
+  if (unsupported) throw unsupported;
+  const key = stripFileScheme(location);
+  const given = scripts[location] ?? scripts[key] ?? scripts[key.replace(/^\.\//, '')];
+  let bytes: Uint8Array;
+  if (given !== undefined) {
+    bytes = given;
+  } else if (baseDir !== undefined) {
+    bytes = await readInside(baseDir, key, `script of ${source.field}`);
+  } else {
+    throw new PolicydError(
+      'SCRIPT_NOT_FOUND',
+      `${source.field} refers to "${ref}", which is not in the request's scripts map; send its bytes in LoadPolicyRequest.scripts under the key "${key}" (or embed it)`,
+    );
+  }
+  checkPin(bytes, pin, label);
+  return { bytes, external: true, label };
+}
+
+async function resolveDocument(
+  bytes: Uint8Array,
+  scripts: Record<string, Uint8Array>,
+  baseDir: string | undefined,
+  label: string,
+): Promise<ResolvedPolicy> {
+  const doc = parsePolicyDocument(bytes, label);
+  const resolved: ResolvedScript[] = [];
+  const externals: string[] = [];
+  for (const source of scriptSources(doc)) {
+    const got = await scriptBytes(source, scripts, baseDir);
+    const wasm = decodeIfBase64Wasm(got.bytes);
+    if (!isWasm(wasm)) {
+      throw new PolicydError(
+        'UNSUPPORTED_SCRIPT',
+        `${got.label} of policy "${doc.metadata.name}" is not WebAssembly (Chainloop would run it as Rego): only WASM scripts are supported by this daemon; compile the policy to an Extism WebAssembly module`,
+      );
+    }
+    const digest = sha256(wasm);
+    if (got.external) externals.push(`${source.field}\t${digest}`);
+    resolved.push({ kind: source.kind, bytes: wasm, digest, label: got.label });
+  }
+  // The document's own digest (Chainloop's reference digest) identifies the content only when every
+  // script is inside it; otherwise the scripts' digests are folded in.
+  const documentDigest = sha256(bytes);
+  const digest = externals.length === 0 ? documentDigest : sha256([documentDigest, ...externals].join('\n'));
+  return {
+    name: doc.metadata.name,
+    description: doc.metadata.description ?? '',
+    digest,
+    inputs: doc.spec.inputs ?? [],
+    scripts: resolved,
+  };
+}
+
+/** Reads a policy from wherever it comes from into bytes, checking pins and naming every fault. */
+export async function resolvePolicy(source: PolicySource, options: LoaderOptions): Promise<ResolvedPolicy> {
+  switch (source.type) {
+    case 'document':
+      return resolveDocument(source.bytes, source.scripts ?? {}, source.baseDir, source.label ?? 'policy document');
+    case 'ref': {
+      const { location, pin } = splitPin(source.ref);
+      const unsupported = unsupportedScheme(location);
+      if (unsupported) throw unsupported;
+      const path = stripFileScheme(location);
+      const bytes = await readInside(options.fileRoot, path, 'policy document');
+      checkPin(bytes, pin, `policy document ${path}`);
+      const full = resolve(options.fileRoot, path);
+      return resolveDocument(bytes, source.scripts ?? {}, dirname(full), path);
+    }
+    case 'module': {
+      if (!NAME.test(source.name)) {
+        throw new PolicydError('INVALID_REQUEST', `name ${JSON.stringify(source.name)} is not a valid policy name: use lowercase letters, digits and dashes (e.g. "my-policy")`);
+      }
+      const bytes = decodeIfBase64Wasm(source.bytes);
+      const digest = sha256(bytes);
+      const kinds = source.kinds.length > 0 ? source.kinds : [MaterialKind.UNSPECIFIED];
+      return {
+        name: source.name,
+        description: '',
+        digest,
+        inputs: [],
+        scripts: kinds.map((kind) => ({ kind, bytes, digest, label: `wasm_module (${kindName(kind)})` })),
+      };
+    }
+  }
+}

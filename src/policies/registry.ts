@@ -1,0 +1,114 @@
+import type { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
+import { compilePolicyModule, type ModuleFacts } from '../wasm/inspect.js';
+import type { PolicyInputSpec } from './document.js';
+import type { ResolvedPolicy } from './loader.js';
+
+export interface LoadedScript {
+  kind: MaterialKind;
+  digest: string;
+  sizeBytes: number;
+  facts: ModuleFacts;
+}
+
+export interface LoadedPolicy {
+  name: string;
+  digest: string;
+  description: string;
+  inputs: PolicyInputSpec[];
+  scripts: LoadedScript[];
+}
+
+export interface AddResult {
+  policy: LoadedPolicy;
+  alreadyLoaded: boolean;
+}
+
+/**
+ * Loaded policies, content-addressed: by digest, and by name for the newest version of that name.
+ * Each distinct script is compiled once (shared by every policy that holds it) and the compiled
+ * module is what workers instantiate.
+ */
+export class PolicyRegistry {
+  readonly #byDigest = new Map<string, LoadedPolicy>();
+  readonly #digestByName = new Map<string, string>();
+  readonly #modules = new Map<string, Promise<ModuleFacts>>();
+
+  /**
+   * Compiles what is new, runs `probe` (a policy is ready only once a worker has instantiated it),
+   * then publishes. Identical content already loaded is returned as is.
+   */
+  async add(resolved: ResolvedPolicy, probe: (policy: LoadedPolicy) => Promise<void>): Promise<AddResult> {
+    const existing = this.#byDigest.get(resolved.digest);
+    if (existing && existing.name === resolved.name && this.#digestByName.get(resolved.name) === resolved.digest) {
+      return { policy: existing, alreadyLoaded: true };
+    }
+    const scripts: LoadedScript[] = [];
+    for (const script of resolved.scripts) {
+      scripts.push({ kind: script.kind, digest: script.digest, sizeBytes: script.bytes.byteLength, facts: await this.#compile(script.digest, script.bytes, script.label) });
+    }
+    const policy: LoadedPolicy = {
+      name: resolved.name,
+      digest: resolved.digest,
+      description: resolved.description,
+      inputs: resolved.inputs,
+      scripts,
+    };
+    try {
+      await probe(policy);
+    } catch (err) {
+      this.#forgetUnusedModules();
+      throw err;
+    }
+    this.#publish(policy);
+    return { policy, alreadyLoaded: false };
+  }
+
+  #compile(digest: string, bytes: Uint8Array, label: string): Promise<ModuleFacts> {
+    let facts = this.#modules.get(digest);
+    if (!facts) {
+      facts = compilePolicyModule(bytes, label);
+      this.#modules.set(digest, facts);
+      facts.catch(() => this.#modules.delete(digest));
+    }
+    return facts;
+  }
+
+  #publish(policy: LoadedPolicy): void {
+    const previous = this.#digestByName.get(policy.name);
+    // A new version of a name replaces the old one; evaluations holding the old object finish on it.
+    if (previous !== undefined && previous !== policy.digest) this.#byDigest.delete(previous);
+    const holder = this.#byDigest.get(policy.digest);
+    if (holder && holder.name !== policy.name) this.#digestByName.delete(holder.name);
+    this.#byDigest.set(policy.digest, policy);
+    this.#digestByName.set(policy.name, policy.digest);
+    this.#forgetUnusedModules();
+  }
+
+  /** By digest ("sha256:…") or by name. */
+  get(ref: string): LoadedPolicy | undefined {
+    const digest = ref.startsWith('sha256:') ? ref : this.#digestByName.get(ref);
+    return digest === undefined ? undefined : this.#byDigest.get(digest);
+  }
+
+  remove(ref: string): LoadedPolicy | undefined {
+    const policy = this.get(ref);
+    if (!policy) return undefined;
+    this.#byDigest.delete(policy.digest);
+    if (this.#digestByName.get(policy.name) === policy.digest) this.#digestByName.delete(policy.name);
+    this.#forgetUnusedModules();
+    return policy;
+  }
+
+  list(): LoadedPolicy[] {
+    return [...this.#byDigest.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get size(): number {
+    return this.#byDigest.size;
+  }
+
+  #forgetUnusedModules(): void {
+    const used = new Set([...this.#byDigest.values()].flatMap((p) => p.scripts.map((s) => s.digest)));
+    for (const digest of this.#modules.keys()) if (!used.has(digest)) this.#modules.delete(digest);
+  }
+}

@@ -1,0 +1,145 @@
+import { create, type JsonObject } from '@bufbuild/protobuf';
+import { DurationSchema } from '@bufbuild/protobuf/wkt';
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  EvaluateResponseSchema,
+  ListPoliciesResponseSchema,
+  LoadPolicyResponseSchema,
+  LogLevel,
+  PolicySchema,
+  UnloadPolicyResponseSchema,
+  ViolationSchema,
+  type EvaluateRequest,
+  type EvaluateResponse,
+  type ListPoliciesResponse,
+  type LoadPolicyRequest,
+  type LoadPolicyResponse,
+  type Policy,
+  type UnloadPolicyRequest,
+  type UnloadPolicyResponse,
+} from '../gen/policyengine/v1/engine_pb.js';
+import { PolicydError } from '../errors/policyd-error.js';
+import type { EvaluationOutcome, PolicyEngine } from '../engine/policy-engine.js';
+import type { PolicySource } from '../policies/loader.js';
+import type { LoadedPolicy } from '../policies/registry.js';
+import type { GuestLogLevel } from '../worker/protocol.js';
+import { toServiceError } from './status.js';
+
+const LOG_LEVELS: Record<GuestLogLevel, LogLevel> = {
+  trace: LogLevel.TRACE,
+  debug: LogLevel.DEBUG,
+  info: LogLevel.INFO,
+  warn: LogLevel.WARN,
+  error: LogLevel.ERROR,
+};
+
+export function policyMessage(p: LoadedPolicy): Policy {
+  return create(PolicySchema, {
+    name: p.name,
+    digest: p.digest,
+    description: p.description,
+    scripts: p.scripts.map((s) => ({ kind: s.kind, digest: s.digest, sizeBytes: BigInt(s.sizeBytes) })),
+    inputs: p.inputs.map((i) => ({ name: i.name, description: i.description ?? '', required: i.required ?? false, default: i.default ?? '' })),
+  });
+}
+
+function loadSource(req: LoadPolicyRequest): PolicySource {
+  switch (req.source.case) {
+    case 'policyDocument':
+      return { type: 'document', bytes: req.source.value, scripts: req.scripts };
+    case 'ref':
+      return { type: 'ref', ref: req.source.value, scripts: req.scripts };
+    case 'wasmModule':
+      return { type: 'module', bytes: req.source.value, name: req.name, kinds: req.kinds };
+    default:
+      throw new PolicydError('INVALID_REQUEST', 'LoadPolicyRequest needs a source: policy_document, ref or wasm_module');
+  }
+}
+
+function evaluateResponse(o: EvaluationOutcome): EvaluateResponse {
+  const seconds = Math.floor(o.durationMs / 1000);
+  return create(EvaluateResponseSchema, {
+    result: {
+      violations: o.result.violations.map((v) => create(ViolationSchema, {
+        subject: v.subject,
+        message: v.message,
+        finding: v.finding as JsonObject | undefined,
+      })),
+      skipped: o.result.skipped,
+      skipReasons: o.result.skipReasons,
+      ignored: o.result.ignored,
+    },
+    policyDigest: o.policy.digest,
+    policyName: o.policy.name,
+    evaluationId: o.evaluationId,
+    duration: create(DurationSchema, { seconds: BigInt(seconds), nanos: Math.round((o.durationMs - seconds * 1000) * 1e6) }),
+    logs: o.logs.map((l) => ({ level: LOG_LEVELS[l.level], message: l.message })),
+    rawResults: o.raw,
+  });
+}
+
+type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+
+/** Wraps an async handler: errors become rich gRPC statuses, never an unhandled rejection. */
+function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Handler<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request, call))
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err) as never, null),
+      );
+  };
+}
+
+/** Milliseconds until the client's deadline, if it set one. */
+function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : undefined;
+}
+
+export function policyServiceImplementation(engine: PolicyEngine, accepting: () => boolean): UntypedServiceImplementation {
+  const guard = () => {
+    if (!accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');
+  };
+  return {
+    loadPolicy: unary<LoadPolicyRequest, LoadPolicyResponse>(async (req) => {
+      guard();
+      const { policy, alreadyLoaded } = await engine.load(loadSource(req));
+      return create(LoadPolicyResponseSchema, { policy: policyMessage(policy), alreadyLoaded });
+    }),
+    evaluate: unary<EvaluateRequest, EvaluateResponse>(async (req, call) => {
+      guard();
+      const material = req.material;
+      if (!material) throw new PolicydError('INVALID_REQUEST', 'EvaluateRequest.material is required');
+      const cancelled = new AbortController();
+      call.on('cancelled', () => cancelled.abort());
+      const clientMs = deadlineMs(call as ServerUnaryCall<unknown, unknown>);
+      const requested = req.options?.timeoutMs || undefined;
+      const timeoutMs = clientMs === undefined ? requested : Math.min(clientMs, requested ?? clientMs);
+      const outcome = await engine.evaluate({
+        policy: req.policy,
+        material: {
+          content: material.content,
+          kind: material.kind,
+          name: material.name,
+          annotations: material.annotations,
+          prepared: material.prepared,
+        },
+        args: req.args,
+        timeoutMs,
+        includeRawData: req.options?.includeRawData,
+        allowedHostnames: req.options?.allowedHostnames,
+        signal: cancelled.signal,
+      });
+      return evaluateResponse(outcome);
+    }),
+    listPolicies: unary<unknown, ListPoliciesResponse>(() =>
+      create(ListPoliciesResponseSchema, { policies: engine.registry.list().map(policyMessage) }),
+    ),
+    unloadPolicy: unary<UnloadPolicyRequest, UnloadPolicyResponse>((req) =>
+      create(UnloadPolicyResponseSchema, { policy: policyMessage(engine.unload(req.policy)) }),
+    ),
+  };
+}

@@ -1,0 +1,91 @@
+import { chmod, rm } from 'node:fs/promises';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policyengine/v1/engine_pb.js';
+import type { PolicyEngine } from '../engine/policy-engine.js';
+import { policyServiceImplementation } from './policy-service.js';
+import { addReflection } from './reflection.js';
+import { serviceDefinition } from './service-definition.js';
+
+export interface ServerOptions {
+  /** `host:port` for TCP, `unix:///path` (or `unix:path`) for a unix socket. */
+  listen: string[];
+  maxReceiveMessageBytes?: number;
+  reflection?: boolean;
+}
+
+export const SERVICE_NAME = PolicyEngineService.typeName;
+
+function socketPath(address: string): string | undefined {
+  if (address.startsWith('unix://')) return address.slice('unix://'.length);
+  if (address.startsWith('unix:')) return address.slice('unix:'.length);
+  return undefined;
+}
+
+/**
+ * The gRPC face of the engine: PolicyEngineService, grpc.health.v1 (overall "" live at once, the
+ * engine service SERVING once marked ready) and reflection, on TCP and unix sockets.
+ */
+export class PolicyServer {
+  readonly server: Server;
+  readonly health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  /** Bound addresses, with the real port for `:0`. */
+  readonly addresses: string[] = [];
+  #accepting = true;
+
+  constructor(
+    readonly engine: PolicyEngine,
+    private readonly options: ServerOptions,
+  ) {
+    this.server = new Server({
+      'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
+      'grpc.max_send_message_length': -1,
+    });
+    this.server.addService(serviceDefinition(PolicyEngineService), policyServiceImplementation(engine, () => this.#accepting));
+    this.health.addToServer(this.server);
+    if (options.reflection ?? true) addReflection(this.server, [file_policyengine_v1_engine]);
+  }
+
+  async listen(): Promise<string[]> {
+    for (const address of this.options.listen) {
+      const path = socketPath(address);
+      if (path !== undefined) await rm(path, { force: true });
+      const port = await new Promise<number>((resolve, reject) =>
+        this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      if (path !== undefined) {
+        await chmod(path, 0o600);
+        this.addresses.push(`unix://${path}`);
+      } else {
+        this.addresses.push(address.replace(/:0$/, `:${port}`));
+      }
+    }
+    return this.addresses;
+  }
+
+  markReady(): void {
+    this.health.setStatus(SERVICE_NAME, 'SERVING');
+  }
+
+  /** Stop taking work, let in-flight calls finish for up to `graceMs`, then close everything. */
+  async shutdown(graceMs = 10_000): Promise<void> {
+    this.#accepting = false;
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    await this.engine.close();
+    for (const address of this.addresses) {
+      const path = socketPath(address);
+      if (path !== undefined) await rm(path, { force: true });
+    }
+  }
+}

@@ -1,0 +1,21 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { ErrorInfoSchema } from '../gen/google/rpc/error_details_pb.js';
+import { StatusSchema } from '../gen/google/rpc/status_pb.js';
+import { PolicydError, errorMessage } from '../errors/policyd-error.js';
+
+export const ERROR_DOMAIN = 'policyengine.v1';
+
+/**
+ * A gRPC error with the standard rich-status trailer (grpc-status-details-bin: google.rpc.Status
+ * holding a google.rpc.ErrorInfo), which grpc-go's status.FromError exposes as Details().
+ */
+export function toServiceError(err: unknown): Partial<ServiceError> {
+  const e = err instanceof PolicydError ? err : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`);
+  const info = create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN, metadata: e.metadata });
+  const details = create(StatusSchema, { code: e.code, message: e.message, details: [anyPack(ErrorInfoSchema, info)] });
+  const metadata = new Metadata();
+  metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, details)));
+  return { code: e.code ?? status.INTERNAL, details: e.message, metadata };
+}

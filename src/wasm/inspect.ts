@@ -1,0 +1,78 @@
+import { PolicydError, errorMessage } from '../errors/policyd-error.js';
+import { EXTISM_ENV, WASI_MODULE, isProvided } from './host-surface.js';
+
+const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+/** Chainloop's detection: a script is WebAssembly when it starts with `\0asm`; anything else is Rego. */
+export function isWasm(bytes: Uint8Array): boolean {
+  return bytes.byteLength >= 4 && MAGIC.every((b, i) => bytes[i] === b);
+}
+
+/**
+ * Chainloop accepts WebAssembly shipped as StdEncoding base64 text (the only way through an embedded
+ * document): decode when the result is WebAssembly, otherwise keep the bytes as they were.
+ */
+export function decodeIfBase64Wasm(bytes: Uint8Array): Uint8Array {
+  if (isWasm(bytes)) return bytes;
+  const text = Buffer.from(bytes).toString('latin1').replace(/[\r\n]/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return bytes;
+  const decoded = Buffer.from(text, 'base64');
+  return isWasm(decoded) ? new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength) : bytes;
+}
+
+export interface ModuleFacts {
+  module: WebAssembly.Module;
+  usesWasi: boolean;
+  usesHttp: boolean;
+  /** Exported `_start`: a TinyGo/WASI command module. */
+  isCommand: boolean;
+}
+
+/**
+ * Compiles a policy module once and checks it can run here: WebAssembly core module, an `Execute`
+ * function export, and only imports the host provides.
+ */
+export async function compilePolicyModule(bytes: Uint8Array, label: string): Promise<ModuleFacts> {
+  if (!isWasm(bytes)) {
+    throw new PolicydError('INVALID_MODULE', `${label} is not a WebAssembly module (it does not start with \\0asm)`);
+  }
+  if (bytes[4] !== 0x01 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
+    throw new PolicydError(
+      'INVALID_MODULE',
+      `${label} is not a WebAssembly core module (version ${Array.from(bytes.subarray(4, 8)).join('.')}); components are not supported, build a core module (e.g. TinyGo -target=wasi, AssemblyScript, extism-js)`,
+    );
+  }
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(bytes);
+  } catch (err) {
+    throw new PolicydError('INVALID_MODULE', `${label} does not compile: ${errorMessage(err)}`);
+  }
+  const exports = WebAssembly.Module.exports(module);
+  if (!exports.some((e) => e.name === 'Execute' && e.kind === 'function')) {
+    throw new PolicydError(
+      'MISSING_EXECUTE',
+      `wasm module validation failed: missing required 'Execute' function export (${label})`,
+    );
+  }
+  const imports = WebAssembly.Module.imports(module);
+  const missing = imports
+    .filter((i) => i.kind !== 'function' || !isProvided(i.module, i.name))
+    .map((i) => `"${i.module}" "${i.name}" (${i.kind})`);
+  if (missing.length > 0) {
+    throw new PolicydError(
+      'UNSATISFIED_IMPORT',
+      `${label} imports what this host does not provide: ${missing.join(', ')}. Policies may import the Extism kernel ("${EXTISM_ENV}"), WASI preview 1 and chainloop_discover`,
+    );
+  }
+  const usesWasi = imports.some((i) => i.module === WASI_MODULE);
+  if (usesWasi && !exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
+    throw new PolicydError('INVALID_MODULE', `${label} imports WASI but exports no memory named "memory"`);
+  }
+  return {
+    module,
+    usesWasi,
+    usesHttp: imports.some((i) => i.module === EXTISM_ENV && i.name === 'http_request'),
+    isCommand: exports.some((e) => e.name === '_start'),
+  };
+}

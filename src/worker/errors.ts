@@ -1,0 +1,30 @@
+import { PolicydError, errorMessage, type ErrorData } from '../errors/policyd-error.js';
+import { httpForbiddenMessage, runtimeErrorMessage, timeoutMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
+
+const PLUGIN_ERROR = 'Plugin-originated error: ';
+const HTTP_DENIED = /HTTP request to '(.+?)' is not allowed/;
+
+/**
+ * Turns what @extism/extism throws into Chainloop's categories and texts: error_set → POLICY_ERROR,
+ * traps → POLICY_PANIC, a denied host → HTTP_FORBIDDEN.
+ */
+export function classifyGuestError(err: unknown, phase: 'create' | 'call'): ErrorData {
+  if (err instanceof PolicydError) return err.toData();
+  const text = errorMessage(err);
+  const denied = HTTP_DENIED.exec(text);
+  if (denied) return { reason: 'HTTP_FORBIDDEN', message: httpForbiddenMessage(denied[1]!) };
+  if (text.includes('context deadline exceeded')) return { reason: 'POLICY_TIMEOUT', message: timeoutMessage() };
+  const prefix = phase === 'create' ? 'failed to create WASM plugin: ' : '';
+  if (text.startsWith(PLUGIN_ERROR)) {
+    return { reason: 'POLICY_ERROR', message: unknownErrorMessage(prefix + text.slice(PLUGIN_ERROR.length)) };
+  }
+  if (err instanceof WebAssembly.RuntimeError) {
+    const runtime = /runtime error: ([^(]+?)(?:\s+\(recovered by wazero\)|$)/m.exec(text);
+    if (runtime) return { reason: 'POLICY_PANIC', message: runtimeErrorMessage(runtime[1]!.trim()) };
+    return { reason: 'POLICY_PANIC', message: unknownErrorMessage(`${prefix}wasm error: ${text}`) };
+  }
+  if (err instanceof RangeError && /call stack/i.test(text)) {
+    return { reason: 'POLICY_PANIC', message: unknownErrorMessage(`${prefix}wasm error: stack overflow`) };
+  }
+  return { reason: 'POLICY_ERROR', message: unknownErrorMessage(prefix + text) };
+}
