@@ -32,6 +32,8 @@ export interface ResolvedScript {
 export interface ResolvedPolicy {
   name: string;
   description: string;
+  /** metadata.finding_type; empty when findings are plain messages. */
+  findingType: string;
   digest: string;
   inputs: PolicyInputSpec[];
   scripts: ResolvedScript[];
@@ -146,6 +148,7 @@ async function resolveDocument(
   return {
     name: doc.metadata.name,
     description: doc.metadata.description ?? '',
+    findingType: doc.metadata.findingType === 'FINDING_TYPE_UNSPECIFIED' ? '' : (doc.metadata.findingType ?? ''),
     digest,
     inputs: doc.spec.inputs ?? [],
     scripts: resolved,
@@ -177,6 +180,7 @@ export async function resolvePolicy(source: PolicySource, options: LoaderOptions
       return {
         name: source.name,
         description: '',
+        findingType: '',
         digest,
         inputs: [],
         scripts: kinds.map((kind) => ({ kind, bytes, digest, label: `wasm_module (${kindName(kind)})` })),

@@ -14,6 +14,7 @@ export interface LoadedPolicy {
   name: string;
   digest: string;
   description: string;
+  findingType: string;
   inputs: PolicyInputSpec[];
   scripts: LoadedScript[];
 }
@@ -50,6 +51,7 @@ export class PolicyRegistry {
       name: resolved.name,
       digest: resolved.digest,
       description: resolved.description,
+      findingType: resolved.findingType,
       inputs: resolved.inputs,
       scripts,
     };

@@ -38,6 +38,7 @@ export function policyMessage(p: LoadedPolicy): Policy {
     name: p.name,
     digest: p.digest,
     description: p.description,
+    findingType: p.findingType,
     scripts: p.scripts.map((s) => ({ kind: s.kind, digest: s.digest, sizeBytes: BigInt(s.sizeBytes) })),
     inputs: p.inputs.map((i) => ({ name: i.name, description: i.description ?? '', required: i.required ?? false, default: i.default ?? '' })),
   });

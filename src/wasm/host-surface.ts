@@ -1,5 +1,3 @@
-import { WASI } from 'node:wasi';
-
 /**
  * Every import a policy module may have: what the worker's Extism host provides. Checked at load, so a
  * module that could never instantiate is refused with the names it is missing.
@@ -20,16 +18,21 @@ const EXTISM_KERNEL = [
 export const DISCOVER_NAMESPACES = ['env', EXTISM_USER] as const;
 export const DISCOVER_FUNCTION = 'chainloop_discover';
 
-let wasiFunctions: Set<string> | undefined;
-
-function wasiSurface(): Set<string> {
-  wasiFunctions ??= new Set(Object.keys(new WASI({ version: 'preview1' }).wasiImport));
-  return wasiFunctions;
-}
+/** wasi_snapshot_preview1 as Node's WASI implements it (kept literal: importing node:wasi warns). */
+const WASI_FUNCTIONS = new Set([
+  'args_get', 'args_sizes_get', 'clock_res_get', 'clock_time_get', 'environ_get', 'environ_sizes_get',
+  'fd_advise', 'fd_allocate', 'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags',
+  'fd_fdstat_set_rights', 'fd_filestat_get', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_pread',
+  'fd_prestat_get', 'fd_prestat_dir_name', 'fd_pwrite', 'fd_read', 'fd_readdir', 'fd_renumber', 'fd_seek',
+  'fd_sync', 'fd_tell', 'fd_write', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times',
+  'path_link', 'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink',
+  'path_unlink_file', 'poll_oneoff', 'proc_exit', 'proc_raise', 'random_get', 'sched_yield', 'sock_accept',
+  'sock_recv', 'sock_send', 'sock_shutdown',
+]);
 
 export function isProvided(module: string, name: string): boolean {
   if (module === EXTISM_ENV) return EXTISM_KERNEL.includes(name);
-  if (module === WASI_MODULE) return wasiSurface().has(name);
+  if (module === WASI_MODULE) return WASI_FUNCTIONS.has(name);
   if ((DISCOVER_NAMESPACES as readonly string[]).includes(module)) return name === DISCOVER_FUNCTION;
   return false;
 }

@@ -1,0 +1,29 @@
+// Chainloop's "http" SDK example: fetch the material's `check_url` through the host. A host outside
+// the allow-list stops the evaluation (PERMISSION_DENIED); a non-200 answer is a violation.
+import { JSON, run, getMaterialJSON, httpGet, logError, logInfo, outputResult, fail, skip, success } from "../../../sdk/assemblyscript/assembly";
+
+export function Execute(): i32 {
+  return run(() => {
+    const doc = getMaterialJSON();
+    if (doc === null) {
+      outputResult(skip("failed to unmarshal material: not a JSON object"));
+      return;
+    }
+    const field = doc.getString("check_url");
+    const url = field === null ? "" : field.valueOf();
+    logInfo("Making HTTP request to: " + url);
+    const response = httpGet(url);
+    if (response.status != 200) {
+      const why = "HTTP request failed with status " + response.status.toString();
+      logError("HTTP request failed: " + why);
+      outputResult(fail("failed to fetch data: " + why));
+      return;
+    }
+    if (!response.json().isObj) {
+      outputResult(fail("failed to fetch data: the response is not a JSON object"));
+      return;
+    }
+    logInfo("HTTP request succeeded");
+    outputResult(success());
+  });
+}
