@@ -17,19 +17,24 @@ const WORKER = new URL('../worker/run-script.js', import.meta.url).href;
  * The piscina pool that runs scripts. One task per worker at a time (@extism/extism gives wrong
  * output for concurrent calls on one instance); a bounded queue; a running task that must stop is
  * aborted, which terminates its worker — piscina starts a fresh one and nothing else is lost.
+ *
+ * Admission is counted here rather than with piscina's `maxQueue`, which piscina only checks once
+ * its own queue is non-empty (tasks handed to a busy worker slip past it).
  */
 export class ScriptPool {
   readonly #pool: Piscina<ScriptTask, ScriptOutcome>;
   readonly threads: number;
+  readonly maxQueue: number;
+  #inFlight = 0;
 
   constructor(options: PoolOptions = {}) {
     this.threads = Math.max(1, options.threads ?? availableParallelism());
+    this.maxQueue = options.maxQueue ?? 256;
     this.#pool = new Piscina({
       filename: WORKER,
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
-      maxQueue: options.maxQueue ?? 256,
       concurrentTasksPerWorker: 1,
       execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
     });
@@ -41,22 +46,25 @@ export class ScriptPool {
    */
   async run(task: ScriptTask, signal: AbortSignal, transferList: TransferListItem[] = []): Promise<ScriptOutcome> {
     if (signal.aborted) throw signal.reason;
+    if (this.#inFlight >= this.threads + this.maxQueue) {
+      throw new PolicydError(
+        'OVERLOADED',
+        `the evaluation queue is full (${this.maxQueue} waiting on ${this.threads} workers); retry with backoff or add replicas`,
+      );
+    }
+    this.#inFlight++;
     try {
       return await this.#pool.run(task, { signal, transferList: transferList as never });
     } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      if (err instanceof Error && /queue is at limit/i.test(err.message)) {
-        throw new PolicydError(
-          'OVERLOADED',
-          `the evaluation queue is full (${this.#pool.options.maxQueue} waiting on ${this.threads} workers); retry with backoff or add replicas`,
-        );
-      }
-      throw err;
+      throw signal.aborted ? signal.reason : err;
+    } finally {
+      this.#inFlight--;
     }
   }
 
+  /** Evaluations waiting for a worker. */
   get queueSize(): number {
-    return this.#pool.queueSize;
+    return Math.max(0, this.#inFlight - this.threads);
   }
 
   get utilization(): number {

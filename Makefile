@@ -1,0 +1,40 @@
+# wasm-policyd — every target installs what it needs (npm ci, code generation, wasm builds).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+NODE := node --disable-warning=ExperimentalWarning
+
+TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
+
+.PHONY: all install gen build examples test run lint-proto clean
+
+all: build examples
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json
+
+## gen: lint the contract and generate TypeScript from proto/ into src/gen
+gen: install
+	buf lint
+	buf generate
+
+## build: compile TypeScript into dist/
+build: gen
+	tsc -p tsconfig.json
+
+## examples: build the example policies and test fixtures (AssemblyScript, WAT) from source
+examples: install
+	node scripts/build-wasm.mjs
+
+## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
+test: build examples
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
+
+## run: start the daemon on 127.0.0.1:50051 and unix:///tmp/wasm-policyd.sock with the examples loaded
+run: build examples
+	$(NODE) dist/src/cli/main.js serve --policy examples/policies $(ARGS)
+
+clean:
+	rm -rf dist build src/gen examples/policies/*/policy.wasm

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
+import { grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { exampleRequest } from '../helpers/documents.js';
+import { example, exampleMaterial, fixture } from '../helpers/paths.js';
+
+const evidence = (content = '{}') => ({ content: Buffer.from(content), kind: MaterialKind.EVIDENCE });
+const TIMEOUT = /^policy execution failed: Policy execution timeout exceeded\n\nHint: The policy took too long to execute/;
+
+async function loadBasics(d: Daemon): Promise<void> {
+  await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: fixture('spin') }, name: 'spin' });
+  const { document, scripts } = exampleRequest(example('simple'));
+  await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
+}
+
+describe('deadlines', () => {
+  let d: Daemon;
+  before(async () => {
+    d = await startDaemon({ threads: 2 });
+    await loadBasics(d);
+  });
+  after(() => d.stop());
+
+  it('stops a guest that spins past options.timeout_ms while other evaluations complete', async () => {
+    const spin = d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 400 } });
+    const others = Array.from({ length: 6 }, () => d.unix.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}') }));
+    await assert.rejects(spin, grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT', TIMEOUT));
+    for (const res of await Promise.all(others)) assert.deepEqual(res.result!.violations, []);
+  });
+
+  it("frees the worker when the client's own deadline passes", async () => {
+    const single = await startDaemon({ threads: 1 });
+    try {
+      await loadBasics(single);
+      await assert.rejects(single.tcp.evaluate({ policy: 'spin', material: evidence() }, { deadlineMs: 300 }), (err: { code?: number }) => err.code === status.DEADLINE_EXCEEDED);
+      // With one worker, this only completes if the spinning guest was stopped.
+      const res = await single.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}'), options: { timeoutMs: 20_000 } });
+      assert.deepEqual(res.result!.violations, []);
+    } finally {
+      await single.stop();
+    }
+  });
+});
+
+describe('back-pressure', () => {
+  it('refuses evaluations beyond the queue at once with RESOURCE_EXHAUSTED, then recovers', async () => {
+    const d = await startDaemon({ threads: 1, maxQueue: 1 });
+    try {
+      await loadBasics(d);
+      // The deadline covers time in the queue too, so both end with DEADLINE_EXCEEDED.
+      const running = assert.rejects(d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }), grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT'));
+      const queued = assert.rejects(d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }), grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT'));
+      await assert.rejects(
+        d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') }),
+        grpcError(status.RESOURCE_EXHAUSTED, 'OVERLOADED', /the evaluation queue is full \(1 waiting on 1 workers\)/),
+      );
+      await Promise.all([running, queued]);
+      const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') });
+      assert.deepEqual(res.result!.violations, []);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe('HTTP from guests', () => {
+  let d: Daemon;
+  let web: Server;
+  let port: number;
+  const check = (path: string, allowedHostnames: string[]) =>
+    d.tcp.evaluate({ policy: 'http-example', material: evidence(JSON.stringify({ check_url: `http://127.0.0.1:${port}${path}` })), options: { allowedHostnames } });
+
+  before(async () => {
+    web = createServer((req, res) => {
+      if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"products":[]}');
+      else if (req.url === '/redirect') res.writeHead(302, { location: `http://127.0.0.2:${port}/json` }).end();
+      else if (req.url === '/hop') res.writeHead(301, { location: '/json' }).end();
+      else res.writeHead(404).end('missing');
+    });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    port = (web.address() as AddressInfo).port;
+    d = await startDaemon();
+    const { document, scripts } = exampleRequest(example('http'));
+    await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
+  });
+  after(async () => {
+    await d.stop();
+    web.close();
+  });
+
+  it('performs requests to allowed hosts (exact or glob), following allowed redirects', async () => {
+    assert.deepEqual((await check('/json', ['127.0.0.1'])).result!.violations, []);
+    assert.deepEqual((await check('/hop', ['127.0.0.*'])).result!.violations, []);
+  });
+
+  it('lets the policy see the status of a failed request', async () => {
+    const res = await check('/missing', ['127.0.0.1']);
+    assert.deepEqual(res.result!.violations.map((v) => v.message), ['failed to fetch data: HTTP request failed with status 404']);
+  });
+
+  it('refuses a host outside the allow-list with PERMISSION_DENIED and Chainloop message and hint', async () => {
+    await assert.rejects(
+      check('/json', ['example.com']),
+      grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', new RegExp(`^policy execution failed: HTTP request blocked - hostname '127.0.0.1' is not in the allowed hosts list\\n\\nHint: Add the hostname using --allowed-hostnames flag or configure it in your policy engine.\\nAttempted URL: http://127.0.0.1:${port}/json$`)),
+    );
+  });
+
+  it('re-checks every redirect against the allow-list', async () => {
+    await assert.rejects(check('/redirect', ['127.0.0.1']), grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname '127.0.0.2' is not in the allowed hosts list/));
+  });
+
+  it('keeps serving after all of that', async () => {
+    const { document, scripts } = exampleRequest(example('sbom'));
+    await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
+    const res = await d.unix.evaluate({ policy: 'sbom-validation', material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON } });
+    assert.equal(res.result!.skipped, false);
+  });
+});
