@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { TransferListItem } from 'node:worker_threads';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
@@ -52,6 +53,11 @@ export interface EvaluationOutcome {
 }
 
 const PROBE_TIMEOUT_MS = 10_000;
+
+/** True for a buffer made for this evaluation (not a view into a request or Node's shared pool). */
+function ownsWholeBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+}
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -157,13 +163,16 @@ export class PolicyEngine {
     req.signal?.addEventListener('abort', onCancel, { once: true });
     try {
       const results: ScriptResult[] = [];
-      for (const script of scripts) {
+      for (const [i, script] of scripts.entries()) {
         const task = this.#task(policy, script, input, argsJson, req.includeRawData ?? false);
         const http = script.facts.usesHttp ? openHttpChannel(allowedHosts, this.#options.http) : undefined;
+        const transfer: TransferListItem[] = http ? [http.channel.port] : [];
+        // The last script may take the input's memory instead of a copy, when nothing reads it after.
+        if (i === scripts.length - 1 && !req.includeRawData && ownsWholeBuffer(input)) transfer.push(input.buffer as ArrayBuffer);
         let result: ScriptOutcome;
         try {
           if (http) task.http = http.channel;
-          result = await this.pool.run(task, controller.signal, http ? [http.channel.port] : []);
+          result = await this.pool.run(task, controller.signal, transfer);
         } finally {
           http?.close();
         }

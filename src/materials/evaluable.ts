@@ -17,6 +17,28 @@ function utf8(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
+const encoder = new TextEncoder();
+
+/** One fresh (never pooled, so transferable) buffer holding the parts in order. */
+function concat(parts: (string | Uint8Array)[]): Uint8Array {
+  const bytes = parts.map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
+  const out = new Uint8Array(bytes.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of bytes) {
+    out.set(b, at);
+    at += b.byteLength;
+  }
+  return out;
+}
+
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+function firstNonSpace(bytes: Uint8Array, from: number): number {
+  let i = from;
+  while (i < bytes.byteLength && WHITESPACE.has(bytes[i]!)) i++;
+  return i;
+}
+
 function invalid(kind: MaterialKind, why: string): PolicydError {
   return new PolicydError('INVALID_MATERIAL', `failed to parse input: ${kindName(kind)} material ${why}`);
 }
@@ -82,23 +104,29 @@ export function evaluableInput(material: MaterialInput): Uint8Array {
   const name = material.name || 'material';
   const meta = metadataJson(material, name);
   if (isContentless(material.kind) || material.content.byteLength === 0) {
-    return Buffer.from(`{"chainloop_metadata":${meta}}`);
+    return concat([`{"chainloop_metadata":${meta}}`]);
   }
-  let text = utf8(material.content);
-  if (material.kind === MaterialKind.ATTESTATION) text = unwrapAttestation(text);
+  let bytes = material.content;
+  let text = utf8(bytes);
+  if (material.kind === MaterialKind.ATTESTATION) {
+    const statement = unwrapAttestation(text);
+    if (statement !== text) {
+      text = statement;
+      bytes = encoder.encode(statement);
+    }
+  }
   const doc = parseJson(material.kind, text);
   if (Array.isArray(doc)) {
-    return Buffer.from(`{"chainloop_metadata":${meta},"elements":${text}}`);
+    return concat([`{"chainloop_metadata":${meta},"elements":`, bytes, '}']);
   }
   if (doc === null || typeof doc !== 'object') {
     throw invalid(material.kind, 'must be a JSON object or array');
   }
   if (Object.hasOwn(doc, 'chainloop_metadata')) {
     (doc as Record<string, unknown>).chainloop_metadata = JSON.parse(meta);
-    return Buffer.from(JSON.stringify(doc));
+    return concat([JSON.stringify(doc)]);
   }
-  const open = text.indexOf('{');
-  const rest = text.slice(open + 1);
-  const separator = /^\s*}/.test(rest) ? '' : ',';
-  return Buffer.from(`{"chainloop_metadata":${meta}${separator}${rest}`);
+  const afterBrace = firstNonSpace(bytes, 0) + 1;
+  const separator = bytes[firstNonSpace(bytes, afterBrace)] === 0x7d ? '' : ',';
+  return concat([`{"chainloop_metadata":${meta}${separator}`, bytes.subarray(afterBrace)]);
 }
