@@ -2,15 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { TransferListItem } from 'node:worker_threads';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
-import { PolicydError } from '../errors/policyd-error.js';
+import type { Logger } from 'pino';
+import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
 import { evaluableInput, type MaterialInput } from '../materials/evaluable.js';
-import { isKnownKind } from '../materials/kinds.js';
-import { BASE_ALLOWED_HOSTNAMES } from '../net/allowed-hosts.js';
-import { DEFAULT_HTTP_LIMITS, openHttpChannel, type HttpLimits } from '../net/http-bridge.js';
+import { isKnownKind, kindName } from '../materials/kinds.js';
+import type { DiscoveryBackend } from '../discovery/backend.js';
+import { BASE_ALLOWED_HOSTNAMES, matchesHostPattern } from '../net/allowed-hosts.js';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../net/http-fetch.js';
+import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
 import { resolvePolicy, type PolicySource } from '../policies/loader.js';
-import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript } from '../policies/registry.js';
+import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
+import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptTask } from '../worker/protocol.js';
 import { mergeResults, type MergedResult } from './merge.js';
 import { ScriptPool, type PoolOptions } from './pool.js';
@@ -20,13 +24,31 @@ export interface EngineOptions extends PoolOptions {
   defaultTimeoutMs?: number;
   /** Upper bound for any requested timeout. */
   maxTimeoutMs?: number;
+  /** Largest linear memory a script may use; a policy may ask for less. */
+  memoryLimitBytes?: number;
   /** Directory `file://` policy refs are read from. */
   fileRoot?: string;
   /** Hosts every policy may reach, besides Chainloop's base list and a request's own. */
   allowedHostnames?: string[];
   guestLogLevel?: GuestLogLevel;
   maxLogEntries?: number;
+  /** Largest guest output accepted. */
+  maxOutputBytes?: number;
+  /** Extism var store per evaluation (Chainloop: 1 MiB). */
+  maxVarBytes?: number;
   http?: Partial<HttpLimits>;
+  /** Globs bounding what a request may add with `allowed_hostnames` (default: anything). */
+  permittedRequestHosts?: string[];
+  /** Answers chainloop_discover; without one the guest gets 0, as in Chainloop without a control plane. */
+  discovery?: DiscoveryBackend;
+  /** Daemon log: guest logs (with policy and evaluation id) and, when `decisionLog`, one line per decision. */
+  logger?: Logger;
+  decisionLog?: boolean;
+}
+
+export interface RequestedLimits {
+  timeoutMs?: number;
+  maxMemoryBytes?: number;
 }
 
 export interface EvaluationRequest {
@@ -67,25 +89,42 @@ const EMPTY = new Uint8Array(0);
 export class PolicyEngine {
   readonly registry = new PolicyRegistry();
   readonly pool: ScriptPool;
-  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http'>> & { http: HttpLimits };
+  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger'>> & { http: HttpLimits };
+  readonly #logger: Logger | undefined;
+  readonly #discovery: DiscoveryBackend | undefined;
 
   constructor(options: EngineOptions = {}) {
     this.pool = new ScriptPool(options);
     this.#options = {
       defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
       maxTimeoutMs: options.maxTimeoutMs ?? 10 * 60_000,
+      memoryLimitBytes: options.memoryLimitBytes ?? 256 * 2 ** 20,
       fileRoot: options.fileRoot ?? process.cwd(),
       allowedHostnames: options.allowedHostnames ?? [],
       guestLogLevel: options.guestLogLevel ?? 'info',
       maxLogEntries: options.maxLogEntries ?? 1000,
+      maxOutputBytes: options.maxOutputBytes ?? 16 * 2 ** 20,
+      maxVarBytes: options.maxVarBytes ?? 2 ** 20,
       http: { ...DEFAULT_HTTP_LIMITS, ...options.http },
+      permittedRequestHosts: options.permittedRequestHosts ?? ['*'],
+      decisionLog: options.decisionLog ?? false,
     };
+    this.#logger = options.logger;
+    this.#discovery = options.discovery;
   }
 
-  async load(source: PolicySource): Promise<AddResult> {
+  /** The limits a policy runs under: what it asks for, within the server's bounds. */
+  #limits(requested: RequestedLimits = {}): PolicyLimits {
+    const o = this.#options;
+    const timeoutMs = Math.min(requested.timeoutMs || o.defaultTimeoutMs, o.maxTimeoutMs);
+    const memoryBytes = Math.min(requested.maxMemoryBytes || o.memoryLimitBytes, o.memoryLimitBytes);
+    return { timeoutMs, memoryLimitPages: Math.max(1, Math.floor(memoryBytes / PAGE_BYTES)) };
+  }
+
+  async load(source: PolicySource, limits?: RequestedLimits): Promise<AddResult> {
     const resolved = await resolvePolicy(source, { fileRoot: this.#options.fileRoot });
     try {
-      return await this.registry.add(resolved, (policy) => this.#probe(policy));
+      return await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy));
     } catch (err) {
       throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
     }
@@ -117,10 +156,14 @@ export class PolicyEngine {
       input,
       args,
       useWasi: script.facts.usesWasi,
+      memoryLimitPages: script.facts.memoryLimitPages,
+      maxOutputBytes: this.#options.maxOutputBytes,
+      maxVarBytes: this.#options.maxVarBytes,
       policyName: policy.name,
       logLevel: this.#options.guestLogLevel,
       maxLogEntries: this.#options.maxLogEntries,
       includeRawOutput: includeRaw,
+      allowedHosts: [],
     };
   }
 
@@ -130,14 +173,24 @@ export class PolicyEngine {
     if (!policy) {
       throw new PolicydError('POLICY_NOT_FOUND', `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`, { policy: req.policy });
     }
+    const evaluationId = randomUUID();
+    const log = this.#logger?.child({ policy: policy.name, digest: policy.digest, evaluationId });
     try {
-      return await this.#evaluate(policy, req, started);
+      const outcome = await this.#evaluate(policy, req, started, evaluationId);
+      for (const entry of outcome.logs) log?.[entry.level]({ guest: true }, entry.message);
+      if (this.#options.decisionLog) {
+        const { violations, skipped, ignored } = outcome.result;
+        log?.info({ kind: kindName(req.material.kind), violations: violations.length, skipped, ignored, durationMs: Math.round(outcome.durationMs * 1000) / 1000 }, 'decision');
+      }
+      return outcome;
     } catch (err) {
-      throw err instanceof PolicydError ? err.forPolicy(policy.name) : err;
+      const named = err instanceof PolicydError ? err.forPolicy(policy.name) : err;
+      if (this.#options.decisionLog) log?.warn({ reason: (named as PolicydError).reason ?? 'INTERNAL', error: errorMessage(named) }, 'evaluation failed');
+      throw named;
     }
   }
 
-  async #evaluate(policy: LoadedPolicy, req: EvaluationRequest, started: number): Promise<EvaluationOutcome> {
+  async #evaluate(policy: LoadedPolicy, req: EvaluationRequest, started: number, evaluationId: string): Promise<EvaluationOutcome> {
     const { material } = req;
     if (!isKnownKind(material.kind)) {
       throw new PolicydError('INVALID_MATERIAL', `material.kind ${material.kind} is not a known MaterialKind (0-42)`);
@@ -145,7 +198,6 @@ export class PolicyEngine {
     if (material.kind === MaterialKind.UNSPECIFIED) {
       throw new PolicydError('INVALID_MATERIAL', 'material.kind is required: set the Chainloop material type (e.g. MATERIAL_KIND_SBOM_CYCLONEDX_JSON)');
     }
-    const evaluationId = randomUUID();
     const scripts = policy.scripts.filter((s) => s.kind === MaterialKind.UNSPECIFIED || s.kind === material.kind);
     const { args, ignored } = computeArgs(policy.inputs, req.args ?? {});
     const outcome = { policy, evaluationId, ignoredArgs: ignored, logs: [] as LogRecord[], raw: [] as EvaluationOutcome['raw'] };
@@ -154,9 +206,17 @@ export class PolicyEngine {
     }
     const input = evaluableInput(material);
     const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
-    const allowedHosts = [...BASE_ALLOWED_HOSTNAMES, ...this.#options.allowedHostnames, ...(req.allowedHostnames ?? [])];
+    const requested = req.allowedHostnames ?? [];
+    const refused = requested.filter((h) => !matchesHostPattern(h, this.#options.permittedRequestHosts));
+    if (refused.length > 0) {
+      throw new PolicydError(
+        'HOSTNAME_NOT_PERMITTED',
+        `allowed_hostnames ${refused.join(', ')} are outside what this server lets requests allow (${this.#options.permittedRequestHosts.join(', ')})`,
+      );
+    }
+    const allowedHosts = [...BASE_ALLOWED_HOSTNAMES, ...this.#options.allowedHostnames, ...requested];
 
-    const timeoutMs = Math.min(req.timeoutMs || this.#options.defaultTimeoutMs, this.#options.maxTimeoutMs);
+    const timeoutMs = Math.min(req.timeoutMs || Number.POSITIVE_INFINITY, policy.limits.timeoutMs);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new PolicydError('POLICY_TIMEOUT', timeoutMessage())), timeoutMs);
     const onCancel = () => controller.abort(new PolicydError('CANCELLED', 'the client cancelled the evaluation'));
@@ -164,17 +224,19 @@ export class PolicyEngine {
     try {
       const results: ScriptResult[] = [];
       for (const [i, script] of scripts.entries()) {
-        const task = this.#task(policy, script, input, argsJson, req.includeRawData ?? false);
-        const http = script.facts.usesHttp ? openHttpChannel(allowedHosts, this.#options.http) : undefined;
-        const transfer: TransferListItem[] = http ? [http.channel.port] : [];
+        const task = { ...this.#task(policy, script, input, argsJson, req.includeRawData ?? false), allowedHosts };
+        const needsHost = script.facts.usesHttp || (script.facts.usesDiscover && this.#discovery !== undefined);
+        const host = needsHost
+          ? openHostChannel({ allowedHosts, http: this.#options.http, discovery: this.#discovery, signal: controller.signal })
+          : undefined;
+        const transfer: TransferListItem[] = host ? [host.channel.port] : [];
         // The last script may take the input's memory instead of a copy, when nothing reads it after.
         if (i === scripts.length - 1 && !req.includeRawData && ownsWholeBuffer(input)) transfer.push(input.buffer as ArrayBuffer);
         let result: ScriptOutcome;
         try {
-          if (http) task.http = http.channel;
-          result = await this.pool.run(task, controller.signal, transfer);
+          result = await this.pool.run({ ...task, host: host?.channel }, controller.signal, transfer);
         } finally {
-          http?.close();
+          host?.close();
         }
         outcome.logs.push(...result.logs);
         if (!result.ok) throw PolicydError.from(result.error);
@@ -195,6 +257,7 @@ export class PolicyEngine {
   }
 
   async close(): Promise<void> {
+    this.#discovery?.close();
     await this.pool.close();
   }
 }

@@ -20,7 +20,12 @@ export function isHostAllowed(url: string, allowed: readonly string[]): boolean 
   } catch {
     return false;
   }
-  return allowed.some((entry) => entry.toLowerCase() === hostname.toLowerCase() || globToRegExp(entry).test(hostname));
+  return matchesHostPattern(hostname, allowed);
+}
+
+/** Exact (case-insensitive) or glob match of a host name — or of another pattern, taken literally. */
+export function matchesHostPattern(host: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => p.toLowerCase() === host.toLowerCase() || globToRegExp(p).test(host));
 }
 
 /** The text go-sdk panics with; Chainloop's error mapping recognises it. */

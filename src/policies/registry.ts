@@ -10,6 +10,11 @@ export interface LoadedScript {
   facts: ModuleFacts;
 }
 
+export interface PolicyLimits {
+  timeoutMs: number;
+  memoryLimitPages: number;
+}
+
 export interface LoadedPolicy {
   name: string;
   digest: string;
@@ -17,6 +22,7 @@ export interface LoadedPolicy {
   findingType: string;
   inputs: PolicyInputSpec[];
   scripts: LoadedScript[];
+  limits: PolicyLimits;
 }
 
 export interface AddResult {
@@ -38,14 +44,21 @@ export class PolicyRegistry {
    * Compiles what is new, runs `probe` (a policy is ready only once a worker has instantiated it),
    * then publishes. Identical content already loaded is returned as is.
    */
-  async add(resolved: ResolvedPolicy, probe: (policy: LoadedPolicy) => Promise<void>): Promise<AddResult> {
+  async add(resolved: ResolvedPolicy, limits: PolicyLimits, probe: (policy: LoadedPolicy) => Promise<void>): Promise<AddResult> {
     const existing = this.#byDigest.get(resolved.digest);
-    if (existing && existing.name === resolved.name && this.#digestByName.get(resolved.name) === resolved.digest) {
+    if (
+      existing &&
+      existing.name === resolved.name &&
+      this.#digestByName.get(resolved.name) === resolved.digest &&
+      existing.limits.timeoutMs === limits.timeoutMs &&
+      existing.limits.memoryLimitPages === limits.memoryLimitPages
+    ) {
       return { policy: existing, alreadyLoaded: true };
     }
     const scripts: LoadedScript[] = [];
     for (const script of resolved.scripts) {
-      scripts.push({ kind: script.kind, digest: script.digest, sizeBytes: script.bytes.byteLength, facts: await this.#compile(script.digest, script.bytes, script.label) });
+      const facts = await this.#compile(script.digest, script.bytes, script.label, limits.memoryLimitPages);
+      scripts.push({ kind: script.kind, digest: script.digest, sizeBytes: script.bytes.byteLength, facts });
     }
     const policy: LoadedPolicy = {
       name: resolved.name,
@@ -54,6 +67,7 @@ export class PolicyRegistry {
       findingType: resolved.findingType,
       inputs: resolved.inputs,
       scripts,
+      limits,
     };
     try {
       await probe(policy);
@@ -65,12 +79,14 @@ export class PolicyRegistry {
     return { policy, alreadyLoaded: false };
   }
 
-  #compile(digest: string, bytes: Uint8Array, label: string): Promise<ModuleFacts> {
-    let facts = this.#modules.get(digest);
+  /** Compiled modules are keyed by script digest and memory limit (the limit is written into the module). */
+  #compile(digest: string, bytes: Uint8Array, label: string, memoryLimitPages: number): Promise<ModuleFacts> {
+    const key = `${digest}/${memoryLimitPages}`;
+    let facts = this.#modules.get(key);
     if (!facts) {
-      facts = compilePolicyModule(bytes, label);
-      this.#modules.set(digest, facts);
-      facts.catch(() => this.#modules.delete(digest));
+      facts = compilePolicyModule(bytes, label, memoryLimitPages);
+      this.#modules.set(key, facts);
+      facts.catch(() => this.#modules.delete(key));
     }
     return facts;
   }
@@ -110,7 +126,7 @@ export class PolicyRegistry {
   }
 
   #forgetUnusedModules(): void {
-    const used = new Set([...this.#byDigest.values()].flatMap((p) => p.scripts.map((s) => s.digest)));
-    for (const digest of this.#modules.keys()) if (!used.has(digest)) this.#modules.delete(digest);
+    const used = new Set([...this.#byDigest.values()].flatMap((p) => p.scripts.map((s) => `${s.digest}/${p.limits.memoryLimitPages}`)));
+    for (const key of this.#modules.keys()) if (!used.has(key)) this.#modules.delete(key);
   }
 }

@@ -23,6 +23,7 @@ import type { EvaluationOutcome, PolicyEngine } from '../engine/policy-engine.js
 import type { PolicySource } from '../policies/loader.js';
 import type { LoadedPolicy } from '../policies/registry.js';
 import type { GuestLogLevel } from '../worker/protocol.js';
+import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import { toServiceError } from './status.js';
 
 const LOG_LEVELS: Record<GuestLogLevel, LogLevel> = {
@@ -39,6 +40,7 @@ export function policyMessage(p: LoadedPolicy): Policy {
     digest: p.digest,
     description: p.description,
     findingType: p.findingType,
+    limits: { timeoutMs: p.limits.timeoutMs, maxMemoryBytes: BigInt(p.limits.memoryLimitPages * PAGE_BYTES) },
     scripts: p.scripts.map((s) => ({ kind: s.kind, digest: s.digest, sizeBytes: BigInt(s.sizeBytes) })),
     inputs: p.inputs.map((i) => ({ name: i.name, description: i.description ?? '', required: i.required ?? false, default: i.default ?? '' })),
   });
@@ -107,7 +109,10 @@ export function policyServiceImplementation(engine: PolicyEngine, accepting: () 
   return {
     loadPolicy: unary<LoadPolicyRequest, LoadPolicyResponse>(async (req) => {
       guard();
-      const { policy, alreadyLoaded } = await engine.load(loadSource(req));
+      const { policy, alreadyLoaded } = await engine.load(loadSource(req), {
+        timeoutMs: req.limits?.timeoutMs,
+        maxMemoryBytes: Number(req.limits?.maxMemoryBytes ?? 0n),
+      });
       return create(LoadPolicyResponseSchema, { policy: policyMessage(policy), alreadyLoaded });
     }),
     evaluate: unary<EvaluateRequest, EvaluateResponse>(async (req, call) => {

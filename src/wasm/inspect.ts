@@ -1,5 +1,6 @@
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
-import { EXTISM_ENV, WASI_MODULE, isProvided } from './host-surface.js';
+import { DISCOVER_FUNCTION, EXTISM_ENV, WASI_MODULE, isProvided } from './host-surface.js';
+import { capMemory } from './memory-limit.js';
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -22,8 +23,12 @@ export function decodeIfBase64Wasm(bytes: Uint8Array): Uint8Array {
 
 export interface ModuleFacts {
   module: WebAssembly.Module;
+  /** The linear-memory maximum written into the module. */
+  memoryLimitPages: number;
   usesWasi: boolean;
   usesHttp: boolean;
+  /** Imports chainloop_discover (from `env` or `extism:host/user`). */
+  usesDiscover: boolean;
   /** Exported `_start`: a TinyGo/WASI command module. */
   isCommand: boolean;
 }
@@ -32,7 +37,7 @@ export interface ModuleFacts {
  * Compiles a policy module once and checks it can run here: WebAssembly core module, an `Execute`
  * function export, and only imports the host provides.
  */
-export async function compilePolicyModule(bytes: Uint8Array, label: string): Promise<ModuleFacts> {
+export async function compilePolicyModule(bytes: Uint8Array, label: string, memoryLimitPages: number): Promise<ModuleFacts> {
   if (!isWasm(bytes)) {
     throw new PolicydError('INVALID_MODULE', `${label} is not a WebAssembly module (it does not start with \\0asm)`);
   }
@@ -44,8 +49,9 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string): Pro
   }
   let module: WebAssembly.Module;
   try {
-    module = await WebAssembly.compile(bytes);
+    module = await WebAssembly.compile(capMemory(bytes, memoryLimitPages, label).bytes);
   } catch (err) {
+    if (err instanceof PolicydError) throw err;
     throw new PolicydError('INVALID_MODULE', `${label} does not compile: ${errorMessage(err)}`);
   }
   const exports = WebAssembly.Module.exports(module);
@@ -71,8 +77,10 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string): Pro
   }
   return {
     module,
+    memoryLimitPages,
     usesWasi,
     usesHttp: imports.some((i) => i.module === EXTISM_ENV && i.name === 'http_request'),
+    usesDiscover: imports.some((i) => i.name === DISCOVER_FUNCTION && i.module !== EXTISM_ENV),
     isCommand: exports.some((e) => e.name === '_start'),
   };
 }

@@ -1,5 +1,5 @@
 import { PolicydError, errorMessage, type ErrorData } from '../errors/policyd-error.js';
-import { httpForbiddenMessage, runtimeErrorMessage, timeoutMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
+import { httpForbiddenMessage, memoryMessage, runtimeErrorMessage, timeoutMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
 
 const PLUGIN_ERROR = 'Plugin-originated error: ';
 const HTTP_DENIED = /HTTP request to '(.+?)' is not allowed/;
@@ -8,12 +8,16 @@ const HTTP_DENIED = /HTTP request to '(.+?)' is not allowed/;
  * Turns what @extism/extism throws into Chainloop's categories and texts: error_set → POLICY_ERROR,
  * traps → POLICY_PANIC, a denied host → HTTP_FORBIDDEN.
  */
-export function classifyGuestError(err: unknown, phase: 'create' | 'call'): ErrorData {
+export function classifyGuestError(err: unknown, phase: 'create' | 'call', memoryExhausted = false): ErrorData {
+  if (memoryExhausted) return { reason: 'POLICY_MEMORY', message: memoryMessage() };
   if (err instanceof PolicydError) return err.toData();
   const text = errorMessage(err);
   const denied = HTTP_DENIED.exec(text);
   if (denied) return { reason: 'HTTP_FORBIDDEN', message: httpForbiddenMessage(denied[1]!) };
   if (text.includes('context deadline exceeded')) return { reason: 'POLICY_TIMEOUT', message: timeoutMessage() };
+  const varFull = /var memory limit exceeded: .*/.exec(text);
+  if (varFull) return { reason: 'VAR_STORE_FULL', message: unknownErrorMessage(`Variable store is full (${varFull[0]})`) };
+  if (/out of memory|memory limit exceeded/i.test(text)) return { reason: 'POLICY_MEMORY', message: memoryMessage() };
   const prefix = phase === 'create' ? 'failed to create WASM plugin: ' : '';
   if (text.startsWith(PLUGIN_ERROR)) {
     return { reason: 'POLICY_ERROR', message: unknownErrorMessage(prefix + text.slice(PLUGIN_ERROR.length)) };

@@ -9,10 +9,13 @@ const MAX_MESSAGE_CHARS = 4096;
 export class GuestLogs {
   readonly records: LogRecord[] = [];
   #dropped = 0;
+  /** The SDK refused an allocation for the memory cap (it logs this and returns 0 to the guest). */
+  sawMemoryLimit = false;
 
   constructor(private readonly maxEntries: number) {}
 
   #push(level: GuestLogLevel, args: unknown[]): void {
+    if (level === 'error' && /memory limit exceeded: \d+ pages requested/.test(String(args[0]))) this.sawMemoryLimit = true;
     if (this.records.length >= this.maxEntries) {
       this.#dropped++;
       return;

@@ -1,8 +1,8 @@
-import { receiveMessageOnPort } from 'node:worker_threads';
 import type { CallContext } from '@extism/extism';
-import { PolicydError } from '../errors/policyd-error.js';
 import { isHostAllowed, notAllowedText } from '../net/allowed-hosts.js';
-import type { HttpBridgeRequest, HttpBridgeResponse, HttpChannel } from './protocol.js';
+import type { GuestHttpRequest } from '../net/http-fetch.js';
+import { callHost } from './host-call.js';
+import type { HostChannel } from './protocol.js';
 
 interface GuestRequest {
   url?: unknown;
@@ -10,7 +10,7 @@ interface GuestRequest {
   headers?: unknown;
 }
 
-function readRequest(cp: CallContext, offset: bigint): HttpBridgeRequest {
+function readRequest(cp: CallContext, offset: bigint): GuestHttpRequest {
   let req: GuestRequest;
   try {
     req = JSON.parse(cp.read(offset)?.text() ?? '') as GuestRequest;
@@ -25,38 +25,20 @@ function readRequest(cp: CallContext, offset: bigint): HttpBridgeRequest {
   return { url: req.url, method: typeof req.method === 'string' ? req.method.toUpperCase() : 'GET', headers };
 }
 
-function awaitAnswer(channel: HttpChannel, flag: Int32Array): HttpBridgeResponse {
-  if (Atomics.wait(flag, 0, 0, channel.timeoutMs) === 'timed-out') {
-    throw new Error('http_request: context deadline exceeded');
-  }
-  // The answer is posted before the flag flips; the loop only covers delivery lagging the notify.
-  for (let spins = 0; spins < 1000; spins++) {
-    const received = receiveMessageOnPort(channel.port);
-    if (received) return received.message as HttpBridgeResponse;
-    Atomics.wait(flag, 0, 1, 1);
-  }
-  throw new Error('http_request: no answer from the host');
-}
-
 /**
- * Extism's `http_request`/`http_status_code`/`http_headers` for foreground plugins: the worker checks
- * the allow-list, then blocks while the main thread performs the request (net/http-bridge.ts), as
- * Node has no JSPI to suspend the guest. Response headers stay off, as in Chainloop.
+ * Extism's `http_request`/`http_status_code`/`http_headers` for foreground plugins. A host outside
+ * the allow-list traps the guest with go-sdk's text, as in Chainloop; response headers stay off.
  */
-export function httpFunctions(channel: HttpChannel) {
-  const flag = new Int32Array(channel.flag);
+export function httpFunctions(channel: HostChannel | undefined, allowedHosts: string[]) {
   let status = 0;
   return {
     http_request(cp: CallContext, requestOffset: bigint, bodyOffset: bigint): bigint {
       const request = readRequest(cp, requestOffset);
-      if (!isHostAllowed(request.url, channel.allowedHosts)) throw new Error(notAllowedText(request.url));
+      if (!isHostAllowed(request.url, allowedHosts) || !channel) throw new Error(notAllowedText(request.url));
       if (bodyOffset !== 0n) request.body = cp.read(bodyOffset)?.bytes().slice();
-      Atomics.store(flag, 0, 0);
-      channel.port.postMessage(request);
-      const answer = awaitAnswer(channel, flag);
-      if (!answer.ok) throw PolicydError.from(answer.error);
+      const answer = callHost(channel, { op: 'http', request });
       status = answer.status;
-      return answer.body.byteLength > 0 ? cp.store(answer.body) : 0n;
+      return answer.body && answer.body.byteLength > 0 ? cp.store(answer.body) : 0n;
     },
     http_status_code(): number {
       return status;

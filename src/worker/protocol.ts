@@ -1,17 +1,17 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorData } from '../errors/policyd-error.js';
+import type { GuestHttpRequest } from '../net/http-fetch.js';
 
 /** What crosses from the main thread to a pool worker and back. Plain data only (structured clone). */
 
 export type GuestLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
-export interface HttpChannel {
-  /** Main-thread side answers requests posted here (see net/http-bridge.ts). */
+export interface HostChannel {
+  /** The main thread answers requests posted here (engine/host-bridge.ts). */
   port: MessagePort;
-  /** Int32 flag the worker waits on while the main thread performs the request. */
+  /** Int32 flag the worker waits on while the main thread does the I/O. */
   flag: SharedArrayBuffer;
-  allowedHosts: string[];
-  /** Longest a single request may block the guest, in ms. */
+  /** Longest a single call may block the guest, in ms. */
   timeoutMs: number;
 }
 
@@ -23,11 +23,20 @@ export interface ScriptTask {
   /** JSON for Extism config key "args"; absent when there are no args, as in Chainloop. */
   args?: string;
   useWasi: boolean;
+  /** The module's linear memory is capped at this (written into it at load); also bounds Extism's blocks. */
+  memoryLimitPages: number;
+  /** Largest output the guest may set. */
+  maxOutputBytes: number;
+  /** Size of the Extism var store (Chainloop: 1 MiB). */
+  maxVarBytes: number;
   policyName: string;
   logLevel: GuestLogLevel;
   maxLogEntries: number;
   includeRawOutput: boolean;
-  http?: HttpChannel;
+  /** Hosts `http_request` may reach (checked here first, and again for every redirect on the main thread). */
+  allowedHosts: string[];
+  /** Present when the script makes host calls that need the main thread (HTTP, discover). */
+  host?: HostChannel;
   /** Only instantiate (load-time readiness check); `Execute` is not called. */
   probe?: boolean;
 }
@@ -54,13 +63,9 @@ export type ScriptOutcome =
   | { ok: true; result: ScriptResult; logs: LogRecord[]; output?: Uint8Array }
   | { ok: false; error: ErrorData; logs: LogRecord[] };
 
-export interface HttpBridgeRequest {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body?: Uint8Array;
-}
+export type HostRequest =
+  | { op: 'http'; request: GuestHttpRequest }
+  | { op: 'discover'; digest: string; kind: string };
 
-export type HttpBridgeResponse =
-  | { ok: true; status: number; body: Uint8Array }
-  | { ok: false; error: ErrorData };
+/** `body` null: nothing to hand the guest (discover found nothing). */
+export type HostResponse = { ok: true; status: number; body: Uint8Array | null } | { ok: false; error: ErrorData };

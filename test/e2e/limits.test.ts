@@ -79,11 +79,13 @@ describe('HTTP from guests', () => {
       if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"products":[]}');
       else if (req.url === '/redirect') res.writeHead(302, { location: `http://127.0.0.2:${port}/json` }).end();
       else if (req.url === '/hop') res.writeHead(301, { location: '/json' }).end();
+      else if (req.url === '/big') res.writeHead(200).end(Buffer.alloc(4096, 0x20));
       else res.writeHead(404).end('missing');
     });
     await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
     port = (web.address() as AddressInfo).port;
-    d = await startDaemon();
+    // The test server is on loopback, which the SSRF guard refuses unless told otherwise.
+    d = await startDaemon({ http: { allowPrivateNetwork: true, maxResponseBytes: 1024 }, permittedRequestHosts: ['127.0.0.*', 'localhost', 'example.com'] });
     const { document, scripts } = exampleRequest(example('http'));
     await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
   });
@@ -111,6 +113,28 @@ describe('HTTP from guests', () => {
 
   it('re-checks every redirect against the allow-list', async () => {
     await assert.rejects(check('/redirect', ['127.0.0.1']), grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname '127.0.0.2' is not in the allowed hosts list/));
+  });
+
+  it('refuses a response larger than the cap', async () => {
+    await assert.rejects(check('/big', ['127.0.0.1']), grpcError(status.ABORTED, 'POLICY_ERROR', /HTTP response body from 'http:\/\/127.0.0.1:\d+\/big' exceeds the limit of 1024 bytes/));
+  });
+
+  it('refuses request allowed_hostnames outside what the server permits', async () => {
+    await assert.rejects(check('/json', ['*']), grpcError(status.PERMISSION_DENIED, 'HOSTNAME_NOT_PERMITTED', /allowed_hostnames \* are outside what this server lets requests allow/));
+  });
+
+  it('refuses private addresses by default, by literal and after DNS resolution', async () => {
+    const guarded = await startDaemon();
+    try {
+      const { document, scripts } = exampleRequest(example('http'));
+      await guarded.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
+      const evaluate = (url: string, host: string) =>
+        guarded.tcp.evaluate({ policy: 'http-example', material: evidence(JSON.stringify({ check_url: url })), options: { allowedHostnames: [host] } });
+      await assert.rejects(evaluate(`http://127.0.0.1:${port}/json`, '127.0.0.1'), grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname '127.0.0.1' resolves to the private address 127.0.0.1/));
+      await assert.rejects(evaluate(`http://localhost:${port}/json`, 'localhost'), grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname 'localhost' resolves to the private address (127.0.0.1|::1)/));
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it('keeps serving after all of that', async () => {

@@ -1,35 +1,55 @@
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Agent, fetch, type Response } from 'undici';
 import { errorMessage, type ErrorData } from '../errors/policyd-error.js';
 import { httpForbiddenMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
-import type { HttpBridgeRequest, HttpBridgeResponse, HttpChannel } from '../worker/protocol.js';
 import { isHostAllowed } from './allowed-hosts.js';
+import { PrivateAddressError, guardedLookup, isPrivateAddress } from './address-guard.js';
 
 export interface HttpLimits {
   /** Chainloop's default (go-sdk MaxHttpResponseBytes) is 50 MiB. */
   maxResponseBytes: number;
   requestTimeoutMs: number;
   maxRedirects: number;
+  /** Let policies reach loopback, private and link-local addresses (off: the SSRF guard is on). */
+  allowPrivateNetwork: boolean;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxResponseBytes: 50 * 1024 * 1024,
   requestTimeoutMs: 30_000,
   maxRedirects: 10,
+  allowPrivateNetwork: false,
 };
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+export interface GuestHttpRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+}
 
-function failure(error: ErrorData): HttpBridgeResponse {
+export type GuestHttpResult = { ok: true; status: number; body: Uint8Array } | { ok: false; error: ErrorData };
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const guarded = new Agent({ connect: { lookup: guardedLookup as never } });
+const open = new Agent();
+
+function failure(error: ErrorData): GuestHttpResult {
   return { ok: false, error };
 }
 
+function privateRefusal(url: string, address: string): GuestHttpResult {
+  return failure({
+    reason: 'HTTP_FORBIDDEN',
+    message: `${httpForbiddenMessage(url).replace(/is not in the allowed hosts list/, `resolves to the private address ${address}`)}`,
+  });
+}
+
 async function readCapped(res: Response, max: number): Promise<Uint8Array | undefined> {
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > max) return undefined;
+  if (Number(res.headers.get('content-length') ?? '0') > max) return undefined;
   const chunks: Uint8Array[] = [];
   let total = 0;
   if (res.body) {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body) {
       total += chunk.byteLength;
       if (total > max) return undefined;
       chunks.push(chunk);
@@ -39,14 +59,22 @@ async function readCapped(res: Response, max: number): Promise<Uint8Array | unde
 }
 
 /**
- * Performs a guest's request on the main thread. Unlike Chainloop, every redirect hop is checked
- * against the allow-list, so an allowed host cannot bounce a policy to a forbidden one.
+ * Performs a guest's request. Unlike Chainloop, every redirect hop is checked against the allow-list
+ * (an allowed host cannot bounce a policy to a forbidden one) and, unless private networks are
+ * allowed, against private addresses after DNS resolution.
  */
-async function perform(req: HttpBridgeRequest, allowed: readonly string[], limits: HttpLimits): Promise<HttpBridgeResponse> {
+export async function performGuestHttp(
+  req: GuestHttpRequest,
+  allowed: readonly string[],
+  limits: HttpLimits,
+  signal: AbortSignal,
+): Promise<GuestHttpResult> {
   let { url, method } = req;
   let body = method === 'GET' || method === 'HEAD' ? undefined : req.body;
   for (let hop = 0; hop <= limits.maxRedirects; hop++) {
     if (!isHostAllowed(url, allowed)) return failure({ reason: 'HTTP_FORBIDDEN', message: httpForbiddenMessage(url) });
+    const literal = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (!limits.allowPrivateNetwork && isPrivateAddress(literal)) return privateRefusal(url, literal);
     let res: Response;
     try {
       res = await fetch(url, {
@@ -54,14 +82,13 @@ async function perform(req: HttpBridgeRequest, allowed: readonly string[], limit
         headers: req.headers,
         body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(limits.requestTimeoutMs),
+        dispatcher: limits.allowPrivateNetwork ? open : guarded,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(limits.requestTimeoutMs)]),
       });
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause;
-      return failure({
-        reason: 'POLICY_ERROR',
-        message: unknownErrorMessage(`http_request to '${url}' failed: ${errorMessage(cause ?? err)}`),
-      });
+      if (cause instanceof PrivateAddressError) return privateRefusal(url, cause.address);
+      return failure({ reason: 'POLICY_ERROR', message: unknownErrorMessage(`http_request to '${url}' failed: ${errorMessage(cause ?? err)}`) });
     }
     const location = res.headers.get('location');
     if (REDIRECTS.has(res.status) && location) {
@@ -73,7 +100,7 @@ async function perform(req: HttpBridgeRequest, allowed: readonly string[], limit
       }
       continue;
     }
-    const bytes = await readCapped(res, limits.maxResponseBytes);
+    const bytes = await readCapped(res, limits.maxResponseBytes).catch(() => undefined);
     if (!bytes) {
       await res.body?.cancel().catch(() => {});
       return failure({
@@ -84,28 +111,4 @@ async function perform(req: HttpBridgeRequest, allowed: readonly string[], limit
     return { ok: true, status: res.status, body: bytes };
   }
   return failure({ reason: 'POLICY_ERROR', message: unknownErrorMessage(`too many redirects from '${req.url}'`) });
-}
-
-export interface OpenChannel {
-  /** Goes to the worker inside the task; `channel.port` must be in the transfer list. */
-  channel: HttpChannel;
-  close(): void;
-}
-
-/** A channel a worker's `http_request` blocks on while this thread performs the request. */
-export function openHttpChannel(allowedHosts: string[], limits: HttpLimits): OpenChannel {
-  const { port1, port2 } = new MessageChannel();
-  const flag = new SharedArrayBuffer(4);
-  const view = new Int32Array(flag);
-  port1.on('message', (req: HttpBridgeRequest) => {
-    void perform(req, allowedHosts, limits).then((answer) => {
-      port1.postMessage(answer);
-      Atomics.store(view, 0, 1);
-      Atomics.notify(view, 0);
-    });
-  });
-  return {
-    channel: { port: port2 as MessagePort, flag, allowedHosts, timeoutMs: limits.requestTimeoutMs + 1000 },
-    close: () => port1.close(),
-  };
 }

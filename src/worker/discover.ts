@@ -1,0 +1,22 @@
+import type { CallContext } from '@extism/extism';
+import { callHost } from './host-call.js';
+import type { HostChannel } from './protocol.js';
+
+/**
+ * Chainloop's `chainloop_discover(digest, kind) -> offset`: the referrer JSON written as an Extism
+ * block, or 0 when there is no discovery backend, the digest cannot be read, or the lookup fails.
+ */
+export function discoverFunction(channel: HostChannel | undefined) {
+  return (cp: CallContext, digestOffset: bigint, kindOffset: bigint): bigint => {
+    if (!channel) return 0n;
+    const digest = cp.read(digestOffset)?.text();
+    if (digest === undefined) return 0n;
+    const kind = kindOffset === 0n ? '' : (cp.read(kindOffset)?.text() ?? '');
+    try {
+      const { body } = callHost(channel, { op: 'discover', digest, kind });
+      return body ? cp.store(body) : 0n;
+    } catch {
+      return 0n;
+    }
+  };
+}

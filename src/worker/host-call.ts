@@ -1,0 +1,27 @@
+import { receiveMessageOnPort } from 'node:worker_threads';
+import { PolicydError } from '../errors/policyd-error.js';
+import type { HostChannel, HostRequest, HostResponse } from './protocol.js';
+
+/**
+ * Makes a host call that needs the main thread and blocks the guest until it is answered. The
+ * evaluation deadline still applies: a worker stuck here is terminated like a spinning guest.
+ */
+export function callHost(channel: HostChannel, request: HostRequest): { status: number; body: Uint8Array | null } {
+  const flag = new Int32Array(channel.flag);
+  Atomics.store(flag, 0, 0);
+  channel.port.postMessage(request);
+  if (Atomics.wait(flag, 0, 0, channel.timeoutMs) === 'timed-out') {
+    throw new Error(`${request.op}: context deadline exceeded`);
+  }
+  // The answer is posted before the flag flips; the loop only covers delivery lagging the notify.
+  for (let spins = 0; spins < 1000; spins++) {
+    const received = receiveMessageOnPort(channel.port);
+    if (received) {
+      const res = received.message as HostResponse;
+      if (!res.ok) throw PolicydError.from(res.error);
+      return res;
+    }
+    Atomics.wait(flag, 0, 1, 1);
+  }
+  throw new Error(`${request.op}: no answer from the host`);
+}
