@@ -7,6 +7,7 @@ import { PolicyEngine } from '../engine/policy-engine.js';
 import { detectKind } from '../materials/detect.js';
 import { kindFromName, kindName } from '../materials/kinds.js';
 import { parsePolicyDocument, scriptSources } from '../policies/document.js';
+import { StaticDiscovery } from '../discovery/static-backend.js';
 import { renderEvalOutput, type EvalView } from './eval-output.js';
 import { PolicyEngineClient } from './remote-client.js';
 
@@ -19,7 +20,10 @@ export interface EvalOptions {
   allowedHostnames: string[];
   debug: boolean;
   timeoutMs?: number;
+  allowPrivateNetwork: boolean;
+  referrers?: string;
   server?: string;
+  token?: string;
 }
 
 /** The material bytes: a file, or for a container image the reference itself. */
@@ -42,7 +46,12 @@ function noBranch(kind: MaterialKind): Error {
 }
 
 async function evalLocal(opts: EvalOptions, kind: MaterialKind, content: Uint8Array): Promise<EvalView> {
-  const engine = new PolicyEngine({ threads: 1, maxQueue: 4 });
+  const engine = new PolicyEngine({
+    threads: 1,
+    maxQueue: 4,
+    http: { allowPrivateNetwork: opts.allowPrivateNetwork },
+    discovery: opts.referrers ? new StaticDiscovery(opts.referrers) : undefined,
+  });
   try {
     const { policy } = await engine.load({ type: 'document', bytes: await readFile(opts.policy), baseDir: dirname(opts.policy), label: opts.policy });
     const outcome = await engine.evaluate({
@@ -82,7 +91,7 @@ async function remotePolicy(client: PolicyEngineClient, policy: string): Promise
 }
 
 async function evalRemote(opts: EvalOptions, kind: MaterialKind, content: Uint8Array): Promise<EvalView> {
-  const client = new PolicyEngineClient(opts.server!);
+  const client = new PolicyEngineClient(opts.server!, { token: opts.token });
   try {
     const { ref, findingType } = await remotePolicy(client, opts.policy);
     const res = await client.evaluate({

@@ -1,4 +1,4 @@
-import { credentials, makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, credentials, makeGenericClientConstructor, type ChannelCredentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   PolicyEngineService,
@@ -24,8 +24,11 @@ export interface CallOptions {
 export class PolicyEngineClient {
   readonly raw: Client;
 
-  constructor(address: string) {
-    this.raw = new Constructor(address, credentials.createInsecure(), {
+  readonly #metadata = new Metadata();
+
+  constructor(address: string, options: { token?: string; credentials?: ChannelCredentials } = {}) {
+    if (options.token) this.#metadata.set('authorization', `Bearer ${options.token}`);
+    this.raw = new Constructor(address, options.credentials ?? credentials.createInsecure(), {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
     });
@@ -35,7 +38,7 @@ export class PolicyEngineClient {
     const deadline = options.deadlineMs === undefined ? undefined : new Date(Date.now() + options.deadlineMs);
     return new Promise((resolve, reject) => {
       const fn = (this.raw as unknown as Record<string, Function>)[method]!;
-      fn.call(this.raw, request, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+      fn.call(this.raw, request, this.#metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
     });
   }
 

@@ -44,6 +44,13 @@ export interface EngineOptions extends PoolOptions {
   /** Daemon log: guest logs (with policy and evaluation id) and, when `decisionLog`, one line per decision. */
   logger?: Logger;
   decisionLog?: boolean;
+  observer?: EngineObserver;
+}
+
+/** Told about every evaluation and failed load (metrics). */
+export interface EngineObserver {
+  evaluated(policy: string, outcome: string, seconds: number): void;
+  loadFailed(reason: string): void;
 }
 
 export interface RequestedLimits {
@@ -89,8 +96,9 @@ const EMPTY = new Uint8Array(0);
 export class PolicyEngine {
   readonly registry = new PolicyRegistry();
   readonly pool: ScriptPool;
-  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger'>> & { http: HttpLimits };
+  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer'>> & { http: HttpLimits };
   readonly #logger: Logger | undefined;
+  readonly #observer: EngineObserver | undefined;
   readonly #discovery: DiscoveryBackend | undefined;
 
   constructor(options: EngineOptions = {}) {
@@ -110,6 +118,7 @@ export class PolicyEngine {
       decisionLog: options.decisionLog ?? false,
     };
     this.#logger = options.logger;
+    this.#observer = options.observer;
     this.#discovery = options.discovery;
   }
 
@@ -122,11 +131,16 @@ export class PolicyEngine {
   }
 
   async load(source: PolicySource, limits?: RequestedLimits): Promise<AddResult> {
-    const resolved = await resolvePolicy(source, { fileRoot: this.#options.fileRoot });
     try {
-      return await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy));
+      const resolved = await resolvePolicy(source, { fileRoot: this.#options.fileRoot });
+      try {
+        return await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy));
+      } catch (err) {
+        throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
+      }
     } catch (err) {
-      throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
+      this.#observer?.loadFailed(err instanceof PolicydError ? err.reason : 'INTERNAL');
+      throw err;
     }
   }
 
@@ -177,6 +191,7 @@ export class PolicyEngine {
     const log = this.#logger?.child({ policy: policy.name, digest: policy.digest, evaluationId });
     try {
       const outcome = await this.#evaluate(policy, req, started, evaluationId);
+      this.#observer?.evaluated(policy.name, 'ok', outcome.durationMs / 1000);
       for (const entry of outcome.logs) log?.[entry.level]({ guest: true }, entry.message);
       if (this.#options.decisionLog) {
         const { violations, skipped, ignored } = outcome.result;
@@ -185,6 +200,7 @@ export class PolicyEngine {
       return outcome;
     } catch (err) {
       const named = err instanceof PolicydError ? err.forPolicy(policy.name) : err;
+      this.#observer?.evaluated(policy.name, named instanceof PolicydError ? named.reason : 'INTERNAL', (performance.now() - started) / 1000);
       if (this.#options.decisionLog) log?.warn({ reason: (named as PolicydError).reason ?? 'INTERNAL', error: errorMessage(named) }, 'evaluation failed');
       throw named;
     }

@@ -30,6 +30,7 @@ export type Reason =
   | 'OVERLOADED'
   | 'CANCELLED'
   | 'SHUTTING_DOWN'
+  | 'UNAUTHENTICATED'
   | 'INTERNAL';
 
 const CODES: Record<Reason, status> = {
@@ -58,6 +59,7 @@ const CODES: Record<Reason, status> = {
   OVERLOADED: status.RESOURCE_EXHAUSTED,
   CANCELLED: status.CANCELLED,
   SHUTTING_DOWN: status.UNAVAILABLE,
+  UNAUTHENTICATED: status.UNAUTHENTICATED,
   INTERNAL: status.INTERNAL,
 };
 

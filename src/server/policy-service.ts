@@ -1,5 +1,6 @@
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
+import { timingSafeEqual } from 'node:crypto';
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   EvaluateResponseSchema,
@@ -84,7 +85,7 @@ function evaluateResponse(o: EvaluationOutcome): EvaluateResponse {
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
 /** Wraps an async handler: errors become rich gRPC statuses, never an unhandled rejection. */
-function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Handler<Req, Res> {
+function handler<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
       .then(() => fn(call.request, call))
@@ -102,9 +103,33 @@ function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined
   return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : undefined;
 }
 
-export function policyServiceImplementation(engine: PolicyEngine, accepting: () => boolean): UntypedServiceImplementation {
+export interface ServiceGuards {
+  /** False once the daemon drains. */
+  accepting: () => boolean;
+  /** Bearer tokens accepted; empty: no token needed. */
+  authTokens: string[];
+}
+
+function tokenAccepted(call: ServerUnaryCall<unknown, unknown>, tokens: string[]): boolean {
+  if (tokens.length === 0) return true;
+  const header = String(call.metadata.get('authorization')[0] ?? '');
+  const given = Buffer.from(header.replace(/^Bearer\s+/i, ''));
+  return tokens.some((t) => {
+    const want = Buffer.from(t);
+    return want.length === given.length && timingSafeEqual(want, given);
+  });
+}
+
+export function policyServiceImplementation(engine: PolicyEngine, guards: ServiceGuards): UntypedServiceImplementation {
+  const unary = <Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) =>
+    handler<Req, Res>((req, call) => {
+      if (!tokenAccepted(call as ServerUnaryCall<unknown, unknown>, guards.authTokens)) {
+        throw new PolicydError('UNAUTHENTICATED', 'missing or unknown bearer token: send "authorization: Bearer <token>" metadata');
+      }
+      return fn(req, call);
+    });
   const guard = () => {
-    if (!accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');
+    if (!guards.accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');
   };
   return {
     loadPolicy: unary<LoadPolicyRequest, LoadPolicyResponse>(async (req) => {

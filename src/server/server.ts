@@ -1,9 +1,10 @@
 import { chmod, rm } from 'node:fs/promises';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policyengine/v1/engine_pb.js';
 import type { PolicyEngine } from '../engine/policy-engine.js';
 import { policyServiceImplementation } from './policy-service.js';
+import { credentialsFor, type TlsFiles } from './credentials.js';
 import { addReflection } from './reflection.js';
 import { serviceDefinition } from './service-definition.js';
 
@@ -12,11 +13,19 @@ export interface ServerOptions {
   listen: string[];
   maxReceiveMessageBytes?: number;
   reflection?: boolean;
+  tls?: TlsFiles;
+  /** Plaintext TCP on non-loopback addresses. */
+  allowInsecureTcp?: boolean;
+  /** Bearer tokens the policy service accepts (health and reflection stay open for probes). */
+  authTokens?: string[];
+  keepaliveTimeMs?: number;
+  maxConnectionAgeMs?: number;
+  maxConnectionAgeGraceMs?: number;
 }
 
 export const SERVICE_NAME = PolicyEngineService.typeName;
 
-function socketPath(address: string): string | undefined {
+export function socketPath(address: string): string | undefined {
   if (address.startsWith('unix://')) return address.slice('unix://'.length);
   if (address.startsWith('unix:')) return address.slice('unix:'.length);
   return undefined;
@@ -40,8 +49,14 @@ export class PolicyServer {
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
       'grpc.max_send_message_length': -1,
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 120_000,
+      ...(options.maxConnectionAgeMs ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs } : {}),
+      'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs ?? 30_000,
     });
-    this.server.addService(serviceDefinition(PolicyEngineService), policyServiceImplementation(engine, () => this.#accepting));
+    this.server.addService(
+      serviceDefinition(PolicyEngineService),
+      policyServiceImplementation(engine, { accepting: () => this.#accepting, authTokens: options.authTokens ?? [] }),
+    );
     this.health.addToServer(this.server);
     if (options.reflection ?? true) addReflection(this.server, [file_policyengine_v1_engine]);
   }
@@ -50,8 +65,9 @@ export class PolicyServer {
     for (const address of this.options.listen) {
       const path = socketPath(address);
       if (path !== undefined) await rm(path, { force: true });
+      const credentials = credentialsFor(address, this.options.tls, this.options.allowInsecureTcp ?? false);
       const port = await new Promise<number>((resolve, reject) =>
-        this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+        this.server.bindAsync(address, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(p))),
       );
       if (path !== undefined) {
         await chmod(path, 0o600);

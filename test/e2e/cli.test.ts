@@ -86,13 +86,17 @@ describe('wasm-policyd serve', () => {
   it('serves the example policies on a unix socket, answers eval --server like local eval, and drains on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'policyd-serve-'));
     const socket = `unix://${join(dir, 'policyd.sock')}`;
-    const daemon = spawn(process.execPath, [CLI, 'serve', '--listen', socket, '--policy', 'examples/policies', '--threads', '1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const daemon = spawn(process.execPath, [CLI, 'serve', '--listen', socket, '--policy', 'examples/policies', '--threads', '1'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, POLICYD_ADMIN_LISTEN: '' },
+    });
     let log = '';
     daemon.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => daemon.on('exit', resolve));
     try {
-      for (let i = 0; i < 100 && !log.includes('"ready"'); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(log, /"msg":"ready","policies":6/);
+      for (let i = 0; i < 100 && !log.includes('"msg":"ready"'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(log, /"policies":6,"msg":"ready"/);
       assert.equal(await checkHealth(socket, 'policyengine.v1.PolicyEngineService'), 'SERVING');
       const byName = await cli('eval', '--server', socket, '-p', 'simple-validation', '--material', material('simple', 'fail.json'), '--kind', 'EVIDENCE');
       assert.equal(byName.stdout, expected('simple-fail.json'), byName.stderr);
@@ -100,7 +104,7 @@ describe('wasm-policyd serve', () => {
       assert.equal(byFile.stdout, expected('simple-pass-debug.json'), byFile.stderr);
       daemon.kill('SIGTERM');
       assert.equal(await exited, 0);
-      assert.match(log, /"msg":"draining","signal":"SIGTERM"/);
+      assert.match(log, /"signal":"SIGTERM".*"msg":"draining"/);
     } finally {
       daemon.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

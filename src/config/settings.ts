@@ -1,0 +1,63 @@
+/**
+ * Every daemon setting, once: its path in the YAML config file, its flag, its environment variable
+ * (POLICYD_ + the path in upper snake case) and how it is read. `serve --help`, the config loader
+ * and `config` (the effective configuration, secrets redacted) are all built from this table.
+ */
+export type SettingType = 'string' | 'number' | 'boolean' | 'list';
+
+export interface Setting {
+  /** Dotted path in the config file, e.g. `http.allowPrivateNetwork`. */
+  path: string;
+  type: SettingType;
+  description: string;
+  /** Redacted when the configuration is printed. */
+  secret?: boolean;
+  /** Values a string setting may take. */
+  choices?: string[];
+  /** The flag, when it is not the path in kebab case. */
+  flag?: string;
+}
+
+export const SETTINGS: Setting[] = [
+  { path: 'listen', type: 'list', flag: 'listen', description: 'addresses to serve gRPC on: host:port or unix:///path (a non-loopback TCP address needs TLS or tls.insecure)' },
+  { path: 'policies', type: 'list', flag: 'policy', description: 'policy documents, or directories of them, loaded at start-up and watched for changes' },
+  { path: 'watch', type: 'boolean', description: 'reload policies when their files change' },
+  { path: 'threads', type: 'number', description: 'worker threads (0: from the cgroup CPU quota, else the CPU count)' },
+  { path: 'maxQueue', type: 'number', description: 'evaluations that may wait for a worker; more are refused with RESOURCE_EXHAUSTED' },
+  { path: 'timeoutMs', type: 'number', description: 'evaluation timeout when neither request nor policy sets one (Chainloop: 60 s)' },
+  { path: 'maxTimeoutMs', type: 'number', description: 'upper bound for any requested or per-policy timeout' },
+  { path: 'memoryLimitMb', type: 'number', description: 'largest linear memory a policy may use, in MiB' },
+  { path: 'maxReceiveMb', type: 'number', description: 'largest gRPC request accepted, in MiB' },
+  { path: 'fileRoot', type: 'string', description: 'directory file:// refs of LoadPolicy may read from' },
+  { path: 'guestLogLevel', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error'], description: 'lowest guest log level kept' },
+  { path: 'graceMs', type: 'number', description: 'how long in-flight calls may finish after SIGTERM' },
+  { path: 'reflection', type: 'boolean', description: 'serve gRPC server reflection' },
+  { path: 'http.allowedHostnames', type: 'list', flag: 'allowed-hostnames', description: 'hosts every policy may reach (exact or glob), besides Chainloop\'s base list' },
+  { path: 'http.permittedRequestHosts', type: 'list', description: 'globs bounding what a request may add with allowed_hostnames' },
+  { path: 'http.allowPrivateNetwork', type: 'boolean', flag: 'allow-private-network', description: 'let policies reach loopback, private and link-local addresses (turns the SSRF guard off)' },
+  { path: 'http.maxResponseMb', type: 'number', description: 'largest HTTP response a policy may read, in MiB (Chainloop: 50)' },
+  { path: 'http.requestTimeoutMs', type: 'number', description: 'timeout of one HTTP request made by a policy' },
+  { path: 'discovery.grpcAddress', type: 'string', description: 'Chainloop control plane (ReferrerService) answering chainloop_discover: host:port or unix:///path' },
+  { path: 'discovery.grpcToken', type: 'string', secret: true, description: 'bearer token for the control plane' },
+  { path: 'discovery.grpcTls', type: 'boolean', description: 'use TLS (system roots) to reach the control plane' },
+  { path: 'discovery.file', type: 'string', description: 'YAML/JSON list of referrer items answering chainloop_discover (local use)' },
+  { path: 'tls.cert', type: 'string', description: 'server certificate (PEM) for TCP listeners; reloaded when it changes' },
+  { path: 'tls.key', type: 'string', description: 'server private key (PEM)' },
+  { path: 'tls.clientCa', type: 'string', description: 'CA bundle (PEM): clients must present a certificate it signed (mTLS)' },
+  { path: 'tls.insecure', type: 'boolean', description: 'allow plaintext TCP on non-loopback addresses' },
+  { path: 'auth.tokens', type: 'list', secret: true, description: 'bearer tokens accepted on the policy service (none: no token needed)' },
+  { path: 'admin.listen', type: 'string', description: 'host:port of the admin HTTP server (/metrics, /healthz, /readyz); empty: off' },
+  { path: 'log.level', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], description: 'daemon log level' },
+  { path: 'log.decisions', type: 'boolean', description: 'log one line per evaluation (policy, digest, outcome, duration)' },
+  { path: 'grpc.keepaliveTimeMs', type: 'number', description: 'server keepalive ping interval' },
+  { path: 'grpc.maxConnectionAgeMs', type: 'number', description: 'close connections after this long so clients rebalance (0: never)' },
+  { path: 'grpc.maxConnectionAgeGraceMs', type: 'number', description: 'time given to calls on a connection being closed for age' },
+];
+
+export function envName(path: string): string {
+  return `POLICYD_${path.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+}
+
+export function flagName(setting: Setting): string {
+  return setting.flag ?? setting.path.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}

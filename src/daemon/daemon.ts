@@ -1,0 +1,99 @@
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { DaemonConfig } from '../config/schema.js';
+import type { DiscoveryBackend } from '../discovery/backend.js';
+import { GrpcDiscovery } from '../discovery/grpc-backend.js';
+import { StaticDiscovery } from '../discovery/static-backend.js';
+import { PolicyEngine } from '../engine/policy-engine.js';
+import { PolicyServer } from '../server/server.js';
+import { startAdminServer } from './admin-server.js';
+import { defaultThreads } from './cpu-quota.js';
+import { DaemonMetrics } from './metrics.js';
+import { PolicyDirectory } from './policy-directory.js';
+
+export interface RunningDaemon {
+  engine: PolicyEngine;
+  server: PolicyServer;
+  metrics: DaemonMetrics;
+  policies: PolicyDirectory;
+  addresses: string[];
+  adminAddress?: string;
+  /** Drain (health NOT_SERVING, new calls UNAVAILABLE, in-flight ones finish within graceMs), then close. */
+  stop(): Promise<void>;
+}
+
+function discoveryFrom(config: DaemonConfig): DiscoveryBackend | undefined {
+  const d = config.discovery;
+  if (d.grpcAddress) return new GrpcDiscovery({ address: d.grpcAddress, token: d.grpcToken, tls: d.grpcTls });
+  if (d.file) return new StaticDiscovery(d.file);
+  return undefined;
+}
+
+/** Everything `serve` runs, assembled from one validated configuration. */
+export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
+  const metrics = new DaemonMetrics();
+  const engine = new PolicyEngine({
+    threads: config.threads || defaultThreads(),
+    maxQueue: config.maxQueue,
+    defaultTimeoutMs: config.timeoutMs,
+    maxTimeoutMs: config.maxTimeoutMs,
+    memoryLimitBytes: config.memoryLimitMb * 2 ** 20,
+    fileRoot: resolve(config.fileRoot),
+    allowedHostnames: config.http.allowedHostnames,
+    permittedRequestHosts: config.http.permittedRequestHosts,
+    http: {
+      allowPrivateNetwork: config.http.allowPrivateNetwork,
+      maxResponseBytes: config.http.maxResponseMb * 2 ** 20,
+      requestTimeoutMs: config.http.requestTimeoutMs,
+    },
+    guestLogLevel: config.guestLogLevel,
+    discovery: discoveryFrom(config),
+    logger,
+    decisionLog: config.log.decisions,
+    observer: metrics,
+  });
+  metrics.watch(engine);
+  const server = new PolicyServer(engine, {
+    listen: config.listen,
+    maxReceiveMessageBytes: config.maxReceiveMb * 2 ** 20,
+    reflection: config.reflection,
+    tls: config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCa } : undefined,
+    allowInsecureTcp: config.tls.insecure,
+    authTokens: config.auth.tokens,
+    keepaliveTimeMs: config.grpc.keepaliveTimeMs,
+    maxConnectionAgeMs: config.grpc.maxConnectionAgeMs,
+    maxConnectionAgeGraceMs: config.grpc.maxConnectionAgeGraceMs,
+  });
+  const policies = new PolicyDirectory(engine, config.policies, logger);
+  let ready = false;
+  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
+  try {
+    const addresses = await server.listen();
+    if (config.admin.listen) admin = await startAdminServer(config.admin.listen, metrics.registry, { ready: () => ready });
+    logger.info({ addresses, admin: admin?.address, threads: engine.pool.threads }, 'listening');
+    await policies.loadAll();
+    if (config.watch && config.policies.length > 0) policies.watch();
+    server.markReady();
+    ready = true;
+    logger.info({ policies: engine.registry.size }, 'ready');
+    return {
+      engine,
+      server,
+      metrics,
+      policies,
+      addresses,
+      adminAddress: admin?.address,
+      async stop() {
+        ready = false;
+        policies.close();
+        await server.shutdown(config.graceMs);
+        await admin?.close();
+      },
+    };
+  } catch (err) {
+    policies.close();
+    await server.shutdown(0);
+    await admin?.close();
+    throw err;
+  }
+}

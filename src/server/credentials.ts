@@ -1,0 +1,44 @@
+import { ServerCredentials, experimental } from '@grpc/grpc-js';
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** Require client certificates signed by this CA (mTLS). */
+  clientCa?: string;
+  /** How often the files are re-read, so renewed certificates apply without a restart. */
+  refreshMs?: number;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i;
+
+export function isUnixAddress(address: string): boolean {
+  return address.startsWith('unix:');
+}
+
+function host(address: string): string {
+  return address.replace(/:\d+$/, '');
+}
+
+/**
+ * The credentials for one listen address: unix sockets are plaintext (the file mode guards them);
+ * TCP uses TLS when configured, and plaintext only on loopback unless explicitly allowed.
+ */
+export function credentialsFor(address: string, tls: TlsFiles | undefined, allowInsecureTcp: boolean): ServerCredentials {
+  if (isUnixAddress(address)) return ServerCredentials.createInsecure();
+  if (tls) {
+    const identity = new experimental.FileWatcherCertificateProvider({
+      certificateFile: tls.cert,
+      privateKeyFile: tls.key,
+      refreshIntervalMs: tls.refreshMs ?? 10_000,
+    });
+    const ca = tls.clientCa
+      ? new experimental.FileWatcherCertificateProvider({ caCertificateFile: tls.clientCa, refreshIntervalMs: tls.refreshMs ?? 10_000 })
+      : null;
+    // grpc-js names the first parameter "caCertificateProvider" but uses it as the identity provider.
+    return experimental.createCertificateProviderServerCredentials(identity, ca as never, Boolean(tls.clientCa));
+  }
+  if (LOOPBACK.test(host(address)) || allowInsecureTcp) return ServerCredentials.createInsecure();
+  throw new Error(
+    `refusing plaintext gRPC on ${address}, which is not a loopback address: configure tls.cert and tls.key (--tls-cert, --tls-key), or set tls.insecure (--tls-insecure) to accept the risk`,
+  );
+}
