@@ -18,6 +18,8 @@ const Constructor = makeGenericClientConstructor(serviceDefinition(PolicyEngineS
 
 export interface CallOptions {
   deadlineMs?: number;
+  /** Cancels the call (the server sees CANCELLED). */
+  signal?: AbortSignal;
 }
 
 /** A promise-returning PolicyEngineService client over real gRPC (TCP `host:port` or `unix:///path`). */
@@ -38,7 +40,8 @@ export class PolicyEngineClient {
     const deadline = options.deadlineMs === undefined ? undefined : new Date(Date.now() + options.deadlineMs);
     return new Promise((resolve, reject) => {
       const fn = (this.raw as unknown as Record<string, Function>)[method]!;
-      fn.call(this.raw, request, this.#metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+      const call = fn.call(this.raw, request, this.#metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+      options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
   }
 

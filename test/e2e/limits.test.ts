@@ -46,6 +46,24 @@ describe('deadlines', () => {
   });
 });
 
+describe('cancellation', () => {
+  it('frees the worker when the client cancels', async () => {
+    const d = await startDaemon({ threads: 1 });
+    try {
+      await loadBasics(d);
+      const cancel = new AbortController();
+      const spinning = d.tcp.evaluate({ policy: 'spin', material: evidence() }, { signal: cancel.signal });
+      setTimeout(() => cancel.abort(), 300);
+      await assert.rejects(spinning, (err: { code?: number }) => err.code === status.CANCELLED);
+      // With one worker, this only completes if the cancelled guest was stopped.
+      const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}'), options: { timeoutMs: 20_000 } });
+      assert.deepEqual(res.result!.violations, []);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('back-pressure', () => {
   it('refuses evaluations beyond the queue at once with RESOURCE_EXHAUSTED, then recovers', async () => {
     const d = await startDaemon({ threads: 1, maxQueue: 1 });

@@ -7,7 +7,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { ErrorInfoSchema, type ErrorInfo } from '../../src/gen/google/rpc/error_details_pb.js';
 import { StatusSchema } from '../../src/gen/google/rpc/status_pb.js';
 import { PolicyEngine, type EngineOptions } from '../../src/engine/policy-engine.js';
-import { PolicyServer } from '../../src/server/server.js';
+import { PolicyServer, type ServerOptions } from '../../src/server/server.js';
 import { PolicyEngineClient } from '../../src/cli/remote-client.js';
 
 export interface Daemon {
@@ -21,10 +21,10 @@ export interface Daemon {
 }
 
 /** A real daemon on an ephemeral loopback port and a fresh unix socket, with a client on each. */
-export async function startDaemon(options: EngineOptions = {}): Promise<Daemon> {
+export async function startDaemon(options: EngineOptions = {}, serverOptions: Partial<ServerOptions> = {}): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), 'policyd-test-'));
   const engine = new PolicyEngine({ threads: 2, ...options });
-  const server = new PolicyServer(engine, { listen: ['127.0.0.1:0', `unix://${join(dir, 'policyd.sock')}`] });
+  const server = new PolicyServer(engine, { listen: ['127.0.0.1:0', `unix://${join(dir, 'policyd.sock')}`], ...serverOptions });
   const [tcpAddress, unixAddress] = (await server.listen()) as [string, string];
   server.markReady();
   const tcp = new PolicyEngineClient(tcpAddress);
@@ -57,8 +57,11 @@ export function errorInfo(err: unknown): ErrorInfo | undefined {
   return undefined;
 }
 
-/** A predicate for assert.rejects: gRPC code, ErrorInfo reason and a message pattern. */
-export function grpcError(code: number, reason: string, message?: RegExp) {
+/**
+ * A predicate for assert.rejects: gRPC code, ErrorInfo reason (undefined: a status the gRPC library
+ * itself produced, without one) and a message pattern.
+ */
+export function grpcError(code: number, reason: string | undefined, message?: RegExp) {
   return (err: unknown): boolean => {
     const e = err as ServiceError;
     if (e.code !== code) throw new Error(`expected code ${code}, got ${e.code}: ${e.details}`);
