@@ -65,7 +65,7 @@ export class PolicyServer {
     for (const address of this.options.listen) {
       const path = socketPath(address);
       if (path !== undefined) await rm(path, { force: true });
-      const credentials = credentialsFor(address, this.options.tls, this.options.allowInsecureTcp ?? false);
+      const credentials = await credentialsFor(address, this.options.tls, this.options.allowInsecureTcp ?? false);
       const port = await new Promise<number>((resolve, reject) =>
         this.server.bindAsync(address, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(p))),
       );

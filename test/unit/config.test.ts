@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadConfig, renderConfig } from '../../src/config/load.js';
+import { cgroupQuota } from '../../src/daemon/cpu-quota.js';
+
+describe('daemon configuration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'policyd-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+
+  it('has defaults a newcomer can run with', () => {
+    const c = loadConfig({});
+    assert.deepEqual(c.listen, ['127.0.0.1:50051', 'unix:///tmp/wasm-policyd.sock']);
+    assert.equal(c.timeoutMs, 60_000);
+    assert.equal(c.http.allowPrivateNetwork, false);
+    assert.equal(c.maxReceiveMb, 64);
+  });
+
+  it('layers defaults < file < environment < flags', () => {
+    const path = file('layers.yaml', 'threads: 3\nmaxQueue: 10\nhttp:\n  allowedHostnames: [a.example]\n  maxResponseMb: 5\n');
+    const c = loadConfig({
+      file: path,
+      env: { POLICYD_MAX_QUEUE: '20', POLICYD_HTTP_ALLOWED_HOSTNAMES: 'b.example,c.example', POLICYD_HTTP_ALLOW_PRIVATE_NETWORK: 'true', UNRELATED: 'x' },
+      flags: { maxQueue: 30 },
+    });
+    assert.equal(c.threads, 3);
+    assert.equal(c.maxQueue, 30);
+    assert.deepEqual(c.http.allowedHostnames, ['b.example', 'c.example']);
+    assert.equal(c.http.maxResponseMb, 5);
+    assert.equal(c.http.allowPrivateNetwork, true);
+  });
+
+  const invalid: [string, () => unknown, RegExp][] = [
+    ['an unknown key, naming it', () => loadConfig({ file: file('unknown.yaml', 'threads: 1\nhttp:\n  allowedHosts: [x]\n') }), /http: Unrecognized key: "allowedHosts"/],
+    ['a wrong type', () => loadConfig({ file: file('type.yaml', 'maxQueue: lots\n') }), /maxQueue: Invalid input: expected number/],
+    ['a bad environment value, naming the variable', () => loadConfig({ env: { POLICYD_THREADS: 'two' } }), /environment variable POLICYD_THREADS: "two" is not a number/],
+    ['a bad boolean', () => loadConfig({ env: { POLICYD_WATCH: 'maybe' } }), /POLICYD_WATCH: "maybe" is not true or false/],
+    ['a certificate without its key', () => loadConfig({ flags: { 'tls.cert': '/x.pem' } }), /tls: tls.cert and tls.key go together/],
+    ['a short token', () => loadConfig({ flags: { 'auth.tokens': ['short'] } }), /auth.tokens.0: tokens must be at least 16 characters/],
+    ['a file that is not a mapping', () => loadConfig({ file: file('list.yaml', '- a\n') }), /must be a YAML mapping of settings/],
+  ];
+  for (const [what, load, message] of invalid) {
+    it(`refuses ${what}`, () => assert.throws(load, message));
+  }
+
+  it('prints the effective configuration with secrets redacted', () => {
+    const text = renderConfig(loadConfig({ flags: { 'auth.tokens': ['0123456789abcdef0'], 'discovery.grpcToken': 'cp-token', 'discovery.grpcAddress': 'cp:443' } }));
+    assert.match(text, /tokens:\n {4}- <redacted>/);
+    assert.match(text, /grpcToken: <redacted>/);
+    assert.match(text, /grpcAddress: cp:443/);
+    assert.doesNotMatch(text, /0123456789abcdef0|cp-token/);
+  });
+
+  it('reads the CPU quota of cgroup v2 and v1', () => {
+    const v2 = mkdtempSync(join(dir, 'v2-'));
+    writeFileSync(join(v2, 'cpu.max'), '150000 100000\n');
+    assert.equal(cgroupQuota(v2), 2);
+    writeFileSync(join(v2, 'cpu.max'), 'max 100000\n');
+    assert.equal(cgroupQuota(v2), undefined);
+    const v1 = mkdtempSync(join(dir, 'v1-'));
+    rmSync(join(v1, 'cpu'), { force: true, recursive: true });
+    assert.equal(cgroupQuota(v1), undefined);
+  });
+});
