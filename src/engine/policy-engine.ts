@@ -10,6 +10,7 @@ import { isKnownKind, kindName } from '../materials/kinds.js';
 import type { DiscoveryBackend } from '../discovery/backend.js';
 import { BASE_ALLOWED_HOSTNAMES, matchesHostPattern } from '../net/allowed-hosts.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../net/http-fetch.js';
+import { DEFAULT_REMOTE_FETCH, fetchDocument } from '../net/fetch-document.js';
 import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
 import { resolvePolicy, type PolicySource } from '../policies/loader.js';
@@ -132,7 +133,11 @@ export class PolicyEngine {
 
   async load(source: PolicySource, limits?: RequestedLimits): Promise<AddResult> {
     try {
-      const resolved = await resolvePolicy(source, { fileRoot: this.#options.fileRoot });
+      const resolved = await resolvePolicy(source, {
+        fileRoot: this.#options.fileRoot,
+        fetchRemote: (url) =>
+          fetchDocument(url, { ...DEFAULT_REMOTE_FETCH, timeoutMs: this.#options.http.requestTimeoutMs, allowPrivateNetwork: this.#options.http.allowPrivateNetwork }),
+      });
       try {
         return await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy));
       } catch (err) {

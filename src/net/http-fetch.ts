@@ -33,6 +33,11 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const guarded = new Agent({ connect: { lookup: guardedLookup as never } });
 const open = new Agent();
 
+/** The connection pool for a request: with the SSRF guard's DNS check, or without it. */
+export function dispatcherFor(allowPrivateNetwork: boolean): Agent {
+  return allowPrivateNetwork ? open : guarded;
+}
+
 function failure(error: ErrorData): GuestHttpResult {
   return { ok: false, error };
 }
@@ -44,7 +49,7 @@ function privateRefusal(url: string, address: string): GuestHttpResult {
   });
 }
 
-async function readCapped(res: Response, max: number): Promise<Uint8Array | undefined> {
+export async function readCapped(res: Response, max: number): Promise<Uint8Array | undefined> {
   if (Number(res.headers.get('content-length') ?? '0') > max) return undefined;
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -82,7 +87,7 @@ export async function performGuestHttp(
         headers: req.headers,
         body,
         redirect: 'manual',
-        dispatcher: limits.allowPrivateNetwork ? open : guarded,
+        dispatcher: dispatcherFor(limits.allowPrivateNetwork),
         signal: AbortSignal.any([signal, AbortSignal.timeout(limits.requestTimeoutMs)]),
       });
     } catch (err) {

@@ -42,6 +42,8 @@ export interface ResolvedPolicy {
 export interface LoaderOptions {
   /** `file://` refs must resolve inside this directory (a client must not read the whole disk). */
   fileRoot: string;
+  /** Reads an http(s) ref (bounded in time and size, SSRF-guarded). */
+  fetchRemote: (url: string) => Promise<Uint8Array>;
 }
 
 export function sha256(bytes: Uint8Array | string): string {
@@ -67,13 +69,17 @@ function stripFileScheme(location: string): string {
   return location.startsWith('file://') ? location.slice('file://'.length) : location;
 }
 
+function isRemote(location: string): boolean {
+  return /^https?:\/\//i.test(location);
+}
+
 function unsupportedScheme(location: string): PolicydError | undefined {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
-  if (scheme === undefined || scheme === 'file') return undefined;
+  if (scheme === undefined || scheme === 'file' || scheme === 'http' || scheme === 'https') return undefined;
   if (scheme === 'chainloop') {
     return new PolicydError('UNSUPPORTED_REF', `${location}: chainloop:// refs need a Chainloop control plane; fetch the document there and send it as policy_document`);
   }
-  return new PolicydError('UNSUPPORTED_REF', `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use a file:// ref`);
+  return new PolicydError('UNSUPPORTED_REF', `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use a file:// or https:// ref`);
 }
 
 async function readInside(root: string, path: string, what: string): Promise<Uint8Array> {
@@ -89,10 +95,14 @@ async function readInside(root: string, path: string, what: string): Promise<Uin
   }
 }
 
+/** Where relative script refs of a document resolve: its directory, or its URL. */
+type Base = { dir: string } | { url: string } | undefined;
+
 async function scriptBytes(
   source: ScriptSource,
   scripts: Record<string, Uint8Array>,
-  baseDir: string | undefined,
+  base: Base,
+  options: LoaderOptions,
 ): Promise<{ bytes: Uint8Array; external: boolean; label: string }> {
   if (source.embedded !== undefined) {
     return { bytes: Buffer.from(source.embedded, 'utf8'), external: false, label: `${source.field}.embedded` };
@@ -107,8 +117,12 @@ async function scriptBytes(
   let bytes: Uint8Array;
   if (given !== undefined) {
     bytes = given;
-  } else if (baseDir !== undefined) {
-    bytes = await readInside(baseDir, key, `script of ${source.field}`);
+  } else if (isRemote(location)) {
+    bytes = await options.fetchRemote(location);
+  } else if (base && 'url' in base) {
+    bytes = await options.fetchRemote(new URL(key, base.url).href);
+  } else if (base) {
+    bytes = await readInside(base.dir, key, `script of ${source.field}`);
   } else {
     throw new PolicydError(
       'SCRIPT_NOT_FOUND',
@@ -122,14 +136,15 @@ async function scriptBytes(
 async function resolveDocument(
   bytes: Uint8Array,
   scripts: Record<string, Uint8Array>,
-  baseDir: string | undefined,
+  base: Base,
   label: string,
+  options: LoaderOptions,
 ): Promise<ResolvedPolicy> {
   const doc = parsePolicyDocument(bytes, label);
   const resolved: ResolvedScript[] = [];
   const externals: string[] = [];
   for (const source of scriptSources(doc)) {
-    const got = await scriptBytes(source, scripts, baseDir);
+    const got = await scriptBytes(source, scripts, base, options);
     const wasm = decodeIfBase64Wasm(got.bytes);
     if (!isWasm(wasm)) {
       throw new PolicydError(
@@ -159,16 +174,21 @@ async function resolveDocument(
 export async function resolvePolicy(source: PolicySource, options: LoaderOptions): Promise<ResolvedPolicy> {
   switch (source.type) {
     case 'document':
-      return resolveDocument(source.bytes, source.scripts ?? {}, source.baseDir, source.label ?? 'policy document');
+      return resolveDocument(source.bytes, source.scripts ?? {}, source.baseDir === undefined ? undefined : { dir: source.baseDir }, source.label ?? 'policy document', options);
     case 'ref': {
       const { location, pin } = splitPin(source.ref);
       const unsupported = unsupportedScheme(location);
       if (unsupported) throw unsupported;
+      if (isRemote(location)) {
+        const bytes = await options.fetchRemote(location);
+        checkPin(bytes, pin, `policy document ${location}`);
+        return resolveDocument(bytes, source.scripts ?? {}, { url: location }, location, options);
+      }
       const path = stripFileScheme(location);
       const bytes = await readInside(options.fileRoot, path, 'policy document');
       checkPin(bytes, pin, `policy document ${path}`);
       const full = resolve(options.fileRoot, path);
-      return resolveDocument(bytes, source.scripts ?? {}, dirname(full), path);
+      return resolveDocument(bytes, source.scripts ?? {}, { dir: dirname(full) }, path, options);
     }
     case 'module': {
       if (!NAME.test(source.name)) {

@@ -89,3 +89,49 @@ describe('LoadPolicy', () => {
     });
   }
 });
+
+describe('LoadPolicy from http(s) refs', () => {
+  let web: import('node:http').Server;
+  let base: string;
+  let d: Daemon;
+  before(async () => {
+    const { createServer } = await import('node:http');
+    web = createServer((req, res) => {
+      let body: Buffer;
+      try {
+        body = readFileSync(`${ROOT}examples/policies${req.url}`);
+      } catch {
+        return res.writeHead(404).end();
+      }
+      res.writeHead(200).end(body);
+    });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(web.address() as import('node:net').AddressInfo).port}`;
+    d = await startDaemon({ http: { allowPrivateNetwork: true } });
+  });
+  after(async () => {
+    await d.stop();
+    web.close();
+  });
+
+  it('fetches a pinned document and the scripts it names relative to its URL', async () => {
+    const pin = sha256(readFileSync(example('sbom'))).slice('sha256:'.length);
+    const res = await d.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/sbom/policy.yaml@sha256:${pin}` } });
+    assert.equal(res.policy?.name, 'sbom-validation');
+    assert.equal(res.policy?.scripts[0]?.digest, sha256(readFileSync(example('sbom', 'policy.wasm'))));
+  });
+
+  it('refuses a pin that does not match and a document that is not there', async () => {
+    await assert.rejects(d.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/sbom/policy.yaml@sha256:${'2'.repeat(64)}` } }), grpcError(status.INVALID_ARGUMENT, 'DIGEST_MISMATCH'));
+    await assert.rejects(d.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/nope/policy.yaml` } }), grpcError(status.INVALID_ARGUMENT, 'SCRIPT_NOT_FOUND', /cannot fetch .*nope\/policy.yaml: HTTP 404/));
+  });
+
+  it('refuses private addresses unless private networks are allowed', async () => {
+    const guarded = await startDaemon();
+    try {
+      await assert.rejects(guarded.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/sbom/policy.yaml` } }), grpcError(status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /points at the private address 127.0.0.1/));
+    } finally {
+      await guarded.stop();
+    }
+  });
+});
