@@ -5,7 +5,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen build examples test run lint-proto clean
+.PHONY: all install gen build examples go-client test run bench clean
 
 all: build examples
 
@@ -28,8 +28,12 @@ build: gen
 examples: install
 	node scripts/build-wasm.mjs
 
+## go-client: Go stubs from proto/ (protoc-gen-go, protoc-gen-go-grpc) and the example client, with Debian's Go
+go-client: install
+	scripts/build-go-client.sh
+
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: build examples
+test: build examples go-client
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 
 ## run: start the daemon on 127.0.0.1:50051 and unix:///tmp/wasm-policyd.sock with the examples loaded
@@ -37,4 +41,4 @@ run: build examples
 	$(NODE) dist/src/cli/main.js serve --policy examples/policies $(ARGS)
 
 clean:
-	rm -rf dist build src/gen examples/policies/*/policy.wasm
+	rm -rf dist build src/gen clients/go/policyengine examples/policies/*/policy.wasm
