@@ -1,0 +1,27 @@
+# wasm-policyd container image: built with Node 20 on Debian, run on distroless Node 20 as non-root.
+#   docker build -t wasm-policyd .
+#   docker run --rm -p 50051:50051 -p 9090:9090 wasm-policyd
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN make build examples && npm prune --omit=dev
+
+FROM gcr.io/distroless/nodejs20-debian12:nonroot
+WORKDIR /app
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/examples/policies ./examples/policies
+# gRPC on all interfaces inside the pod network needs TLS or an explicit insecure opt-in; the
+# sidecar manifests use a unix socket instead. Admin (metrics, probes) on 9090.
+ENV POLICYD_LISTEN=0.0.0.0:50051 \
+    POLICYD_TLS_INSECURE=true \
+    POLICYD_ADMIN_LISTEN=0.0.0.0:9090 \
+    POLICYD_FILE_ROOT=/policies
+EXPOSE 50051 9090
+USER nonroot
+ENTRYPOINT ["/nodejs/bin/node", "--disable-warning=ExperimentalWarning", "dist/src/cli/main.js"]
+CMD ["serve"]

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { Chart } from '../helpers/helm-lite.js';
+import { ROOT } from '../helpers/paths.js';
+
+/** Validates a manifest against the Kubernetes OpenAPI schema (kubernetes-models). */
+async function validate(doc: Record<string, unknown>): Promise<void> {
+  const { __template, ...manifest } = doc;
+  const [group, version] = String(manifest.apiVersion).includes('/') ? String(manifest.apiVersion).split('/') : ['', String(manifest.apiVersion)];
+  if (group === 'monitoring.coreos.com') return; // a CRD the Kubernetes schemas do not carry
+  const module = await import(`kubernetes-models/${group ? `${group}/` : ''}${version}/${manifest.kind}`);
+  const Model = module[manifest.kind as string];
+  assert.ok(Model, `no model for ${manifest.apiVersion} ${manifest.kind}`);
+  try {
+    new Model(manifest).validate();
+  } catch (err) {
+    throw new Error(`${__template ?? ''} ${manifest.kind}: ${(err as Error).message}`);
+  }
+}
+
+const container = (docs: Record<string, unknown>[]) =>
+  (docs.find((d) => d.kind === 'Deployment') as any).spec.template.spec.containers.find((c: { name: string }) => c.name === 'wasm-policyd');
+
+describe('deployment manifests', () => {
+  for (const file of ['sidecar.yaml', 'standalone.yaml']) {
+    it(`deploy/kubernetes/${file} is valid Kubernetes and runs non-root with probes`, async () => {
+      const docs = parseAllDocuments(readFileSync(`${ROOT}deploy/kubernetes/${file}`, 'utf8')).map((d) => d.toJSON() as Record<string, unknown>);
+      for (const doc of docs) await validate(doc);
+      const c = container(docs);
+      assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+      assert.ok(c.readinessProbe && c.livenessProbe);
+      assert.equal((docs.find((d) => d.kind === 'Deployment') as any).spec.template.spec.securityContext.runAsNonRoot, true);
+    });
+  }
+
+  it('the standalone Service is headless, for client-side load balancing', () => {
+    const docs = parseAllDocuments(readFileSync(`${ROOT}deploy/kubernetes/standalone.yaml`, 'utf8')).map((d) => d.toJSON());
+    assert.equal(docs.find((d: any) => d.kind === 'Service').spec.clusterIP, 'None');
+  });
+
+  it('the sidecar shares a unix socket volume between the two containers', () => {
+    const docs = parseAllDocuments(readFileSync(`${ROOT}deploy/kubernetes/sidecar.yaml`, 'utf8')).map((d) => d.toJSON());
+    const pod = docs.find((d: any) => d.kind === 'Deployment').spec.template.spec;
+    for (const c of pod.containers) assert.ok(c.volumeMounts.some((m: { name: string }) => m.name === 'policyd-socket'), c.name);
+    assert.equal(pod.containers[1].env.find((e: { name: string }) => e.name === 'POLICYD_LISTEN').value, 'unix:///var/run/policyd/policyd.sock');
+  });
+});
+
+describe('Helm chart', () => {
+  const chart = new Chart(`${ROOT}deploy/helm/wasm-policyd`);
+
+  it('renders valid Kubernetes objects with default values: Deployment, headless Service, HPA, PDB', async () => {
+    const docs = chart.render();
+    for (const doc of docs) await validate(doc);
+    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
+    const c = container(docs);
+    assert.deepEqual(c.readinessProbe.grpc, { port: 50051, service: 'policyengine.v1.PolicyEngineService' });
+    assert.deepEqual(c.livenessProbe.grpc, { port: 50051 });
+    assert.deepEqual(c.resources, { requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } });
+    assert.equal((docs.find((d) => d.kind === 'Deployment') as any).spec.replicas, undefined, 'the HPA owns replicas');
+  });
+
+  it('switches to TLS, tokens and admin-port probes, and drops HPA/PDB when told to', async () => {
+    const docs = chart.render({
+      tls: { enabled: true, secretName: 'tls', clientCaKey: 'ca.crt' },
+      auth: { secretName: 'tokens' },
+      policiesConfigMap: 'policies',
+      autoscaling: { enabled: false },
+      podDisruptionBudget: { enabled: false },
+      serviceMonitor: { enabled: true },
+      config: { allowedHostnames: ['a.example', '*.b.example'] },
+    });
+    for (const doc of docs) await validate(doc);
+    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'Service', 'ServiceMonitor']);
+    const c = container(docs);
+    const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? 'secret']));
+    assert.equal(env.POLICYD_TLS_CLIENT_CA, '/tls/ca.crt');
+    assert.equal(env.POLICYD_AUTH_TOKENS, 'secret');
+    assert.equal(env.POLICYD_HTTP_ALLOWED_HOSTNAMES, 'a.example,*.b.example');
+    assert.equal(env.POLICYD_POLICIES, '/policies');
+    assert.equal(env.POLICYD_TLS_INSECURE, undefined);
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'admin' });
+    assert.equal((docs.find((d) => d.kind === 'Deployment') as any).spec.replicas, 2);
+  });
+});
+
+describe('deployment files name only real settings', () => {
+  it('every POLICYD_* variable in Dockerfile, manifests and chart is a daemon setting', async () => {
+    const { SETTINGS, envName } = await import('../../src/config/settings.js');
+    const known = new Set(SETTINGS.map((s) => envName(s.path)));
+    const files = ['Dockerfile', 'deploy/kubernetes/sidecar.yaml', 'deploy/kubernetes/standalone.yaml', 'deploy/helm/wasm-policyd/templates/deployment.yaml'];
+    const used = files.flatMap((f) => [...readFileSync(`${ROOT}${f}`, 'utf8').matchAll(/POLICYD_[A-Z_]+/g)].map((m) => m[0]));
+    assert.ok(used.length > 10);
+    assert.deepEqual([...new Set(used.filter((v) => !known.has(v)))], []);
+  });
+});
