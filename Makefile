@@ -40,5 +40,9 @@ test: build examples go-client
 run: build examples
 	$(NODE) dist/src/cli/main.js serve --policy examples/policies $(ARGS)
 
+## bench: measure against the transport ceiling and Chainloop's compile-per-evaluation; writes bench/RESULTS.md
+bench: build examples
+	$(NODE) dist/bench/run.js
+
 clean:
 	rm -rf dist build src/gen clients/go/policyengine examples/policies/*/policy.wasm

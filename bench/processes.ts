@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const NODE_ARGS = ['--disable-warning=ExperimentalWarning'];
+
+export interface Daemon {
+  child: ChildProcess;
+  tcp: string;
+  unix: string;
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** Resident memory of a process (all its threads), from /proc. */
+export function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+/** Starts `wasm-policyd serve` as its own process and waits until it is ready. */
+export function startDaemon(socket: string, flags: string[] = []): Promise<Daemon> {
+  const child = spawn(process.execPath, [...NODE_ARGS, `${ROOT}dist/src/cli/main.js`, 'serve', '--listen', '127.0.0.1:0', '--listen', `unix://${socket}`, '--admin-listen', '', '--log-decisions', 'false', ...flags], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let addresses: string[] = [];
+    let buffered = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (;;) {
+        const nl = buffered.indexOf('\n');
+        if (nl < 0) break;
+        const line = JSON.parse(buffered.slice(0, nl)) as { msg: string; addresses?: string[] };
+        buffered = buffered.slice(nl + 1);
+        if (line.msg === 'listening') addresses = line.addresses!;
+        if (line.msg === 'ready') {
+          resolve({
+            child,
+            tcp: addresses[0]!,
+            unix: addresses[1]!,
+            rssMb: () => rssMb(child.pid!),
+            stop: () =>
+              new Promise((done) => {
+                child.once('exit', () => done());
+                child.kill('SIGTERM');
+              }),
+          });
+        }
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`daemon exited with ${code}`)));
+  });
+}
+
+/** Starts the no-op gRPC server (transport ceiling) as its own process. */
+export function startNoopServer(socket: string): Promise<{ tcp: string; unix: string; stop(): void }> {
+  const child = spawn(process.execPath, [...NODE_ARGS, `${ROOT}dist/bench/noop-server.js`, '127.0.0.1:0', `unix://${socket}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => {
+    child.stdout!.once('data', (chunk: Buffer) => {
+      const a = JSON.parse(chunk.toString()) as { tcp: string; unix: string };
+      resolve({ ...a, stop: () => child.kill('SIGKILL') });
+    });
+  });
+}
+
+export interface LoadResult {
+  ok: number;
+  errors: Record<string, number>;
+  seconds: number;
+  throughput: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  generatorCpuShare: number;
+}
+
+export interface LoadOptions {
+  target: string;
+  policy?: string;
+  material: string;
+  kind?: number;
+  concurrency?: number;
+  durationMs: number;
+  warmupMs: number;
+  rate?: number;
+}
+
+/** Runs the load generator (a separate process) once. */
+export function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const args = [
+    `${ROOT}dist/bench/load-generator.js`, '--target', o.target, '--policy', o.policy ?? 'bench', '--material', o.material,
+    '--kind', String(o.kind ?? 4), '--concurrency', String(o.concurrency ?? 1), '--duration-ms', String(o.durationMs), '--warmup-ms', String(o.warmupMs),
+    ...(o.rate ? ['--rate', String(Math.round(o.rate))] : []),
+  ];
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited with ${code}`)))),
+  );
+}

@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+import { ROOT } from '../helpers/paths.js';
+
+describe('bench harness (smoke run: every step for a fraction of a second; no timing is asserted)', () => {
+  it('runs end to end and reports every target', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'policyd-bench-smoke-'));
+    try {
+      await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', `${ROOT}dist/bench/run.js`, '--smoke', '--out', out], { cwd: ROOT, maxBuffer: 2 ** 24 });
+      const results = JSON.parse(readFileSync(join(out, 'results.smoke.json'), 'utf8'));
+      assert.deepEqual(Object.keys(results.targets), ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7a', 'R7b']);
+      for (const [id, t] of Object.entries(results.targets as Record<string, { value: number }>)) assert.ok(Number.isFinite(t.value), id);
+      assert.ok(results.daemon['unix-c32'].ok > 0 && results.ceiling['unix-c32'].ok > 0);
+      assert.equal(results.overload.otherErrors, 0);
+      assert.match(readFileSync(join(out, 'RESULTS.smoke.md'), 'utf8'), /\| R1 \| throughput, trivial policy/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
