@@ -172,6 +172,7 @@ export class PolicyEngine {
   #task(policy: LoadedPolicy, script: LoadedScript, input: Uint8Array, args: string | undefined, includeRaw: boolean): ScriptTask {
     return {
       module: script.facts.module,
+      instanceKey: `${script.digest}/${script.facts.memoryLimitPages}`,
       input,
       args,
       useWasi: script.facts.usesWasi,

@@ -36,6 +36,9 @@ export class ScriptPool {
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
+      // Workers keep their event loop free between tasks (no blocking Atomics.wait), so the instance
+      // for the next evaluation is made while they are idle (worker/instances.ts).
+      atomics: 'disabled',
       execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
     });
   }

@@ -6,8 +6,9 @@ import type { HostChannel } from './protocol.js';
  * Chainloop's `chainloop_discover(digest, kind) -> offset`: the referrer JSON written as an Extism
  * block, or 0 when there is no discovery backend, the digest cannot be read, or the lookup fails.
  */
-export function discoverFunction(channel: HostChannel | undefined) {
+export function discoverFunction(channelOf: () => HostChannel | undefined) {
   return (cp: CallContext, digestOffset: bigint, kindOffset: bigint): bigint => {
+    const channel = channelOf();
     if (!channel) return 0n;
     const digest = cp.read(digestOffset)?.text();
     if (digest === undefined) return 0n;

@@ -29,12 +29,13 @@ function readRequest(cp: CallContext, offset: bigint): GuestHttpRequest {
  * Extism's `http_request`/`http_status_code`/`http_headers` for foreground plugins. A host outside
  * the allow-list traps the guest with go-sdk's text, as in Chainloop; response headers stay off.
  */
-export function httpFunctions(channel: HostChannel | undefined, allowedHosts: string[]) {
+export function httpFunctions(channelOf: () => HostChannel | undefined, allowedHostsOf: () => string[]) {
   let status = 0;
   return {
     http_request(cp: CallContext, requestOffset: bigint, bodyOffset: bigint): bigint {
       const request = readRequest(cp, requestOffset);
-      if (!isHostAllowed(request.url, allowedHosts) || !channel) throw new Error(notAllowedText(request.url));
+      const channel = channelOf();
+      if (!isHostAllowed(request.url, allowedHostsOf()) || !channel) throw new Error(notAllowedText(request.url));
       if (bodyOffset !== 0n) request.body = cp.read(bodyOffset)?.bytes().slice();
       const answer = callHost(channel, { op: 'http', request });
       status = answer.status;

@@ -18,6 +18,8 @@ export interface HostChannel {
 export interface ScriptTask {
   /** Compiled once at load; structured-cloned, never recompiled. */
   module: WebAssembly.Module;
+  /** Identifies the compiled module (script digest and memory cap): instances made ahead are keyed by it. */
+  instanceKey: string;
   /** The exact Extism input bytes. */
   input: Uint8Array;
   /** JSON for Extism config key "args"; absent when there are no args, as in Chainloop. */

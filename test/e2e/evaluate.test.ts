@@ -5,7 +5,7 @@ import { MaterialKind, type EvaluateResponse } from '../../src/gen/policyengine/
 import { errorInfo, grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { embeddedDocument, exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
-import { behaviourModule } from '../helpers/wat.js';
+import { behaviourModule, wat } from '../helpers/wat.js';
 import type { PolicyEngineClient } from '../../src/cli/remote-client.js';
 
 interface Expectation {
@@ -209,4 +209,47 @@ describe('Evaluate: output rules and merging across scripts', () => {
       await assert.rejects(run(policy), (err: unknown) => grpcError(code, reason, message)(err) && errorInfo(err)?.metadata.policy === policy);
     });
   }
+});
+
+describe('Evaluate: isolation between evaluations', () => {
+  it('gives every evaluation a never-used instance: globals, linear memory and vars start fresh', async () => {
+    const d = await startDaemon({ threads: 1 });
+    try {
+      // Counts its calls in a global, a memory cell and an Extism var; reports the three counts.
+      const wasm = await wat(`(module
+        (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+        (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+        (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+        (import "extism:host/env" "var_get" (func $var_get (param i64) (result i64)))
+        (import "extism:host/env" "var_set" (func $var_set (param i64 i64)))
+        (memory (export "memory") 1)
+        (global $calls (mut i32) (i32.const 0))
+        (data (i32.const 0) "{\\"violations\\":[\\"g0 m0 v0\\"]}")
+        (func $block (param $n i32) (result i64) (local $o i64) (local $i i32)
+          (local.set $o (call $alloc (i64.extend_i32_u (local.get $n))))
+          (block $done (loop $copy
+            (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+            (call $store_u8 (i64.add (local.get $o) (i64.extend_i32_u (local.get $i))) (i32.load8_u (local.get $i)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $copy)))
+          (local.get $o))
+        (func (export "Execute") (result i32)
+          (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+          (i32.store (i32.const 100) (i32.add (i32.load (i32.const 100)) (i32.const 1)))
+          (i32.store8 (i32.const 17) (i32.add (i32.const 48) (global.get $calls)))
+          (i32.store8 (i32.const 20) (i32.add (i32.const 48) (i32.load (i32.const 100))))
+          ;; var_get consumes its key block, so each call gets its own.
+          (if (i64.ne (call $var_get (call $block (i32.const 1))) (i64.const 0)) (then (i32.store8 (i32.const 23) (i32.const 57))))
+          (call $var_set (call $block (i32.const 1)) (call $block (i32.const 1)))
+          (call $output_set (call $block (i32.const 27)) (i64.const 27))
+          (i32.const 0)))`);
+      await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'stateful' });
+      for (let i = 0; i < 5; i++) {
+        const res = await d.tcp.evaluate({ policy: 'stateful', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
+        assert.deepEqual(res.result!.violations.map((v) => v.message), ['g1 m1 v0'], `evaluation ${i + 1}`);
+      }
+    } finally {
+      await d.stop();
+    }
+  });
 });
