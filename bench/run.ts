@@ -127,7 +127,7 @@ log(`  Chainloop-style compile-per-evaluation, ${big.byteLength} B module, 2 thr
 
 // ---------------------------------------------------------------- memory: idle with 10 policies, soak
 log('memory');
-daemon = await startDaemon(join(dir, 'm.sock'), ['--threads', '2', '--max-queue', '1024']);
+daemon = await startDaemon(join(dir, 'm.sock'), ['--threads', '2', '--max-queue', '1024', '--max-event-loop-lag-ms', '0']);
 client = new PolicyEngineClient(daemon.unix);
 for (let i = 0; i < 10; i++) await load(client, `p${i}`, withCustomSection(i % 2 ? sbomPolicy : trivial, `p${i}`));
 await load(client, 'bench', trivial);
@@ -144,8 +144,8 @@ client.close();
 await daemon.stop();
 
 // ---------------------------------------------------------------- 2 x saturation
-log('overload: open loop at 2 x the measured saturation throughput, queue of 64');
-daemon = await startDaemon(join(dir, 'o.sock'), ['--max-queue', '64']);
+log('overload: open loop at 2 x the measured saturation throughput, default admission settings');
+daemon = await startDaemon(join(dir, 'o.sock'));
 client = new PolicyEngineClient(daemon.unix);
 await load(client, 'bench', trivial);
 const saturation = matrix['unix-c32']!.throughput;
@@ -212,7 +212,7 @@ ${Object.entries(raw).map(([k, v]) => `| ${k} | ${v.throughput.toFixed(0)} | ${m
 
 - LoadPolicy until ready (compiled, checked, instantiated once in a worker): 30 KB ${r.loadPolicyMs['30KB'].toFixed(1)} ms, ~1 MB ${r.loadPolicyMs['1MB'].toFixed(1)} ms (median).
 - RSS with 2 workers and 10 policies, idle: ${r.memory.idleRssMb.toFixed(1)} MB; after warm-up ${r.memory.rssAfterWarmupMb.toFixed(1)} MB; after ${r.memory.soakEvaluations} evaluations ${r.memory.rssAfterSoakMb.toFixed(1)} MB.
-- Open loop at 2 × saturation (${r.overload.offeredRate.toFixed(0)}/s offered, queue 64): ${r.overload.accepted} accepted (p50 ${r.overload.acceptedP50.toFixed(2)} ms, p99 ${r.overload.acceptedP99.toFixed(2)} ms), ${(r.overload.refusedShare * 100).toFixed(0)} % refused at once with RESOURCE_EXHAUSTED, ${r.overload.otherErrors} other errors.
+- Open loop at 2 × saturation (${r.overload.offeredRate.toFixed(0)}/s offered, default queue and load shedding): ${r.overload.accepted} accepted (p50 ${r.overload.acceptedP50.toFixed(2)} ms, p99 ${r.overload.acceptedP99.toFixed(2)} ms), ${(r.overload.refusedShare * 100).toFixed(0)} % refused at once with RESOURCE_EXHAUSTED, ${r.overload.otherErrors} other errors.
 
 The load generator is a separate process (bench/load-generator.ts, grpc-js client, HDR histogram); its
 own CPU share is in the tables. Raw machine-readable numbers: \`results.json\`.

@@ -32,9 +32,12 @@ function discoveryFrom(config: DaemonConfig): DiscoveryBackend | undefined {
 /** Everything `serve` runs, assembled from one validated configuration. */
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
   const metrics = new DaemonMetrics();
+  const threads = config.threads || defaultThreads();
   const engine = new PolicyEngine({
-    threads: config.threads || defaultThreads(),
-    maxQueue: config.maxQueue,
+    threads,
+    // A short queue keeps the wait of accepted work short; beyond it callers are told to back off.
+    maxQueue: config.maxQueue || 8 * threads,
+    maxEventLoopLagMs: config.maxEventLoopLagMs,
     defaultTimeoutMs: config.timeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     memoryLimitBytes: config.memoryLimitMb * 2 ** 20,

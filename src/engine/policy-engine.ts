@@ -11,6 +11,7 @@ import type { DiscoveryBackend } from '../discovery/backend.js';
 import { BASE_ALLOWED_HOSTNAMES, matchesHostPattern } from '../net/allowed-hosts.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../net/http-fetch.js';
 import { DEFAULT_REMOTE_FETCH, fetchDocument } from '../net/fetch-document.js';
+import { EventLoopLag } from './event-loop-lag.js';
 import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
 import { resolvePolicy, type PolicySource } from '../policies/loader.js';
@@ -46,6 +47,8 @@ export interface EngineOptions extends PoolOptions {
   logger?: Logger;
   decisionLog?: boolean;
   observer?: EngineObserver;
+  /** Refuse new evaluations (OVERLOADED) while the main thread's event loop runs this late; 0: never. */
+  maxEventLoopLagMs?: number;
 }
 
 /** Told about every evaluation and failed load (metrics). */
@@ -97,9 +100,11 @@ const EMPTY = new Uint8Array(0);
 export class PolicyEngine {
   readonly registry = new PolicyRegistry();
   readonly pool: ScriptPool;
-  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer'>> & { http: HttpLimits };
+  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer' | 'maxEventLoopLagMs'>> & { http: HttpLimits };
   readonly #logger: Logger | undefined;
   readonly #observer: EngineObserver | undefined;
+  readonly #lag: EventLoopLag | undefined;
+  readonly #maxLagMs: number;
   readonly #discovery: DiscoveryBackend | undefined;
 
   constructor(options: EngineOptions = {}) {
@@ -120,6 +125,8 @@ export class PolicyEngine {
     };
     this.#logger = options.logger;
     this.#observer = options.observer;
+    this.#maxLagMs = options.maxEventLoopLagMs ?? 0;
+    this.#lag = this.#maxLagMs > 0 ? new EventLoopLag() : undefined;
     this.#discovery = options.discovery;
   }
 
@@ -189,25 +196,30 @@ export class PolicyEngine {
 
   async evaluate(req: EvaluationRequest): Promise<EvaluationOutcome> {
     const started = performance.now();
+    if (this.#lag && this.#lag.lagMs > this.#maxLagMs) {
+      this.#observer?.evaluated(req.policy, 'OVERLOADED', 0);
+      throw new PolicydError('OVERLOADED', `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`);
+    }
     const policy = this.registry.get(req.policy);
     if (!policy) {
       throw new PolicydError('POLICY_NOT_FOUND', `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`, { policy: req.policy });
     }
     const evaluationId = randomUUID();
-    const log = this.#logger?.child({ policy: policy.name, digest: policy.digest, evaluationId });
+    const log = () => this.#logger?.child({ policy: policy.name, digest: policy.digest, evaluationId });
     try {
       const outcome = await this.#evaluate(policy, req, started, evaluationId);
       this.#observer?.evaluated(policy.name, 'ok', outcome.durationMs / 1000);
-      for (const entry of outcome.logs) log?.[entry.level]({ guest: true }, entry.message);
+      const guestLog = outcome.logs.length > 0 ? log() : undefined;
+      for (const entry of outcome.logs) guestLog?.[entry.level]({ guest: true }, entry.message);
       if (this.#options.decisionLog) {
         const { violations, skipped, ignored } = outcome.result;
-        log?.info({ kind: kindName(req.material.kind), violations: violations.length, skipped, ignored, durationMs: Math.round(outcome.durationMs * 1000) / 1000 }, 'decision');
+        (guestLog ?? log())?.info({ kind: kindName(req.material.kind), violations: violations.length, skipped, ignored, durationMs: Math.round(outcome.durationMs * 1000) / 1000 }, 'decision');
       }
       return outcome;
     } catch (err) {
       const named = err instanceof PolicydError ? err.forPolicy(policy.name) : err;
       this.#observer?.evaluated(policy.name, named instanceof PolicydError ? named.reason : 'INTERNAL', (performance.now() - started) / 1000);
-      if (this.#options.decisionLog) log?.warn({ reason: (named as PolicydError).reason ?? 'INTERNAL', error: errorMessage(named) }, 'evaluation failed');
+      if (this.#options.decisionLog) log()?.warn({ reason: (named as PolicydError).reason ?? 'INTERNAL', error: errorMessage(named) }, 'evaluation failed');
       throw named;
     }
   }
@@ -279,6 +291,7 @@ export class PolicyEngine {
   }
 
   async close(): Promise<void> {
+    this.#lag?.close();
     this.#discovery?.close();
     await this.pool.close();
   }
