@@ -152,7 +152,7 @@ const saturation = matrix['unix-c32']!.throughput;
 const overload = await runLoad({ target: daemon.unix, material: materialFiles['1KiB'], rate: 2 * saturation, durationMs: D, warmupMs: 0 });
 const refused = overload.errors['8'] ?? 0;
 const other = Object.entries(overload.errors).filter(([k]) => k !== '8').reduce((n, [, v]) => n + v, 0);
-results.overload = { offeredRate: 2 * saturation, accepted: overload.ok, refused, otherErrors: other, refusedShare: refused / (refused + overload.ok + other), acceptedP99: overload.p99, acceptedP50: overload.p50 };
+results.overload = { offeredRate: 2 * saturation, accepted: overload.ok, refused, otherErrors: other, refusedShare: refused / (refused + overload.ok + other), acceptedP99: overload.p99, acceptedP50: overload.p50, generatorCpuShare: overload.generatorCpuShare };
 log(`  accepted ${overload.ok}, refused ${refused} (RESOURCE_EXHAUSTED), other ${other}; accepted p99 ${overload.p99.toFixed(2)} ms`);
 client.close();
 await daemon.stop();
@@ -212,7 +212,7 @@ ${Object.entries(raw).map(([k, v]) => `| ${k} | ${v.throughput.toFixed(0)} | ${m
 
 - LoadPolicy until ready (compiled, checked, instantiated once in a worker): 30 KB ${r.loadPolicyMs['30KB'].toFixed(1)} ms, ~1 MB ${r.loadPolicyMs['1MB'].toFixed(1)} ms (median).
 - RSS with 2 workers and 10 policies, idle: ${r.memory.idleRssMb.toFixed(1)} MB; after warm-up ${r.memory.rssAfterWarmupMb.toFixed(1)} MB; after ${r.memory.soakEvaluations} evaluations ${r.memory.rssAfterSoakMb.toFixed(1)} MB.
-- Open loop at 2 × saturation (${r.overload.offeredRate.toFixed(0)}/s offered, default queue and load shedding): ${r.overload.accepted} accepted (p50 ${r.overload.acceptedP50.toFixed(2)} ms, p99 ${r.overload.acceptedP99.toFixed(2)} ms), ${(r.overload.refusedShare * 100).toFixed(0)} % refused at once with RESOURCE_EXHAUSTED, ${r.overload.otherErrors} other errors.
+- Open loop at 2 × saturation (${r.overload.offeredRate.toFixed(0)}/s offered, default queue and load shedding): ${r.overload.accepted} accepted (p50 ${r.overload.acceptedP50.toFixed(2)} ms, p99 ${r.overload.acceptedP99.toFixed(2)} ms), ${(r.overload.refusedShare * 100).toFixed(0)} % refused at once with RESOURCE_EXHAUSTED, ${r.overload.otherErrors} other errors; the load generator used ${(r.overload.generatorCpuShare * 100).toFixed(0)} % of a core.
 
 The load generator is a separate process (bench/load-generator.ts, grpc-js client, HDR histogram); its
 own CPU share is in the tables. Raw machine-readable numbers: \`results.json\`.

@@ -1,11 +1,6 @@
 // Chainloop's "attestation" SDK example: an in-toto statement must have subjects, one of them the
 // git.head commit with a 40-character hex sha1, and a predicateType; other documents are skipped.
-import { JSON, run, getMaterialJSON, logDebug, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
-
-function str(obj: JSON.Obj, key: string): string {
-  const v = obj.getString(key);
-  return v === null ? "" : v.valueOf();
-}
+import { JSON, getArray, getString, run, getMaterialJSON, logDebug, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
 
 function isHex(s: string): bool {
   const lower = s.toLowerCase();
@@ -23,10 +18,9 @@ export function Execute(): i32 {
       outputResult(skip("failed to unmarshal material: not a JSON object"));
       return;
     }
-    const list = doc.getArr("subject");
-    const subjects = list === null ? new Array<JSON.Value>() : list.valueOf();
+    const subjects = getArray(doc, "subject");
     logInfo("Validating in-toto attestation with " + subjects.length.toString() + " subjects");
-    const type = str(doc, "_type");
+    const type = getString(doc, "_type");
     if (type != "https://in-toto.io/Statement/v0.1" && type != "https://in-toto.io/Statement/v1") {
       outputResult(skip("not an in-toto attestation"));
       return;
@@ -41,12 +35,12 @@ export function Execute(): i32 {
     for (let i = 0; i < subjects.length; i++) {
       if (!subjects[i].isObj) continue;
       const subject = <JSON.Obj>subjects[i];
-      if (str(subject, "name") != "git.head") continue;
+      if (getString(subject, "name") != "git.head") continue;
       hasGitCommit = true;
       logDebug("Found git.head subject");
       const digest = subject.getObj("digest");
       const hasSha1 = digest !== null && digest.getString("sha1") !== null;
-      const sha1 = hasSha1 ? str(digest!, "sha1") : "";
+      const sha1 = hasSha1 ? getString(digest!, "sha1") : "";
       if (!hasSha1) result.addViolation("git.head subject missing sha1 digest");
       else if (sha1.length == 0) result.addViolation("git.head subject has empty sha1 digest");
       else if (sha1.length != 40) result.addViolation("git.head sha1 digest has invalid length: " + sha1.length.toString() + " (expected 40)");
@@ -54,7 +48,7 @@ export function Execute(): i32 {
       else logDebug("Valid git commit SHA1: " + sha1);
     }
     if (!hasGitCommit) result.addViolation("attestation must reference a git commit (git.head)");
-    if (str(doc, "predicateType").length == 0) result.addViolation("attestation must have a predicateType");
+    if (getString(doc, "predicateType").length == 0) result.addViolation("attestation must have a predicateType");
     if (result.hasViolations()) logError("Attestation validation failed with " + result.violations.length.toString() + " violations");
     else logInfo("Attestation validation passed");
     outputResult(result);

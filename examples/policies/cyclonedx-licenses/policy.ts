@@ -1,51 +1,43 @@
 // A CycloneDX license allow-list: every component's licenses (SPDX id, name or expression) must be in
 // the `allowed` input; components without a license are violations unless `allow_unlicensed` is true.
 // Violations are emitted as structured LICENSE_VIOLATION findings.
-import { JSON, run, getArgList, getArgStringDefault, getMaterialJSON, logInfo, outputJSON, outputResult, quote, skip } from "../../../sdk/assemblyscript/assembly";
-
-function str(obj: JSON.Obj, key: string): string {
-  const v = obj.getString(key);
-  return v === null ? "" : v.valueOf();
-}
+import { JSON, getArray, getString, run, getArgList, getArgStringDefault, getMaterialJSON, logInfo, outputJSON, outputResult, quote, skip } from "../../../sdk/assemblyscript/assembly";
 
 /** The license identifiers a component declares. */
 function licensesOf(component: JSON.Obj): string[] {
   const out = new Array<string>();
-  const list = component.getArr("licenses");
-  if (list === null) return out;
-  const items = list.valueOf();
+  const items = getArray(component, "licenses");
   for (let i = 0; i < items.length; i++) {
     if (!items[i].isObj) continue;
     const choice = <JSON.Obj>items[i];
-    const expression = str(choice, "expression");
+    const expression = getString(choice, "expression");
     if (expression.length > 0) out.push(expression);
     const license = choice.getObj("license");
     if (license === null) continue;
-    const id = str(license, "id");
-    out.push(id.length > 0 ? id : str(license, "name"));
+    const id = getString(license, "id");
+    out.push(id.length > 0 ? id : getString(license, "name"));
   }
   return out;
 }
 
 function finding(message: string, component: JSON.Obj, licenseId: string): string {
   return '{"message":' + quote(message) +
-    ',"component_name":' + quote(str(component, "name")) +
-    ',"component_version":' + quote(str(component, "version")) +
-    ',"package_purl":' + quote(str(component, "purl")) +
+    ',"component_name":' + quote(getString(component, "name")) +
+    ',"component_version":' + quote(getString(component, "version")) +
+    ',"package_purl":' + quote(getString(component, "purl")) +
     ',"license_id":' + quote(licenseId) + "}";
 }
 
 export function Execute(): i32 {
   return run(() => {
     const doc = getMaterialJSON();
-    if (doc === null || str(doc, "bomFormat") != "CycloneDX") {
+    if (doc === null || getString(doc, "bomFormat") != "CycloneDX") {
       outputResult(skip("not a CycloneDX SBOM"));
       return;
     }
     const allowed = getArgList("allowed");
     const allowUnlicensed = getArgStringDefault("allow_unlicensed", "false") == "true";
-    const list = doc.getArr("components");
-    const components = list === null ? new Array<JSON.Value>() : list.valueOf();
+    const components = getArray(doc, "components");
     logInfo("Checking " + components.length.toString() + " components against " + allowed.length.toString() + " allowed licenses");
     const findings = new Array<string>();
     for (let i = 0; i < components.length; i++) {
@@ -53,11 +45,11 @@ export function Execute(): i32 {
       const c = <JSON.Obj>components[i];
       const licenses = licensesOf(c);
       if (licenses.length == 0 && !allowUnlicensed) {
-        findings.push(finding("component '" + str(c, "name") + "' declares no license", c, ""));
+        findings.push(finding("component '" + getString(c, "name") + "' declares no license", c, ""));
       }
       for (let j = 0; j < licenses.length; j++) {
         if (!allowed.includes(licenses[j])) {
-          findings.push(finding("component '" + str(c, "name") + "' uses license '" + licenses[j] + "', which is not allowed", c, licenses[j]));
+          findings.push(finding("component '" + getString(c, "name") + "' uses license '" + licenses[j] + "', which is not allowed", c, licenses[j]));
         }
       }
     }

@@ -1,6 +1,6 @@
 // Chainloop's "http" SDK example: fetch the material's `check_url` through the host. A host outside
 // the allow-list stops the evaluation (PERMISSION_DENIED); a non-200 answer is a violation.
-import { JSON, run, getMaterialJSON, httpGet, logError, logInfo, outputResult, fail, skip, success } from "../../../sdk/assemblyscript/assembly";
+import { JSON, getString, run, getMaterialJSON, httpGet, logError, logInfo, outputResult, fail, skip, success } from "../../../sdk/assemblyscript/assembly";
 
 export function Execute(): i32 {
   return run(() => {
@@ -9,8 +9,7 @@ export function Execute(): i32 {
       outputResult(skip("failed to unmarshal material: not a JSON object"));
       return;
     }
-    const field = doc.getString("check_url");
-    const url = field === null ? "" : field.valueOf();
+    const url = getString(doc, "check_url");
     logInfo("Making HTTP request to: " + url);
     const response = httpGet(url);
     if (response.status != 200) {

@@ -1,11 +1,6 @@
 // Chainloop's "sbom" SDK example: a CycloneDX SBOM needs at least one component, each with a name and
 // a version; anything that is not CycloneDX is skipped.
-import { JSON, run, getMaterialJSON, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
-
-function str(obj: JSON.Obj, key: string): string {
-  const v = obj.getString(key);
-  return v === null ? "" : v.valueOf();
-}
+import { JSON, getArray, getString, run, getMaterialJSON, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
 
 export function Execute(): i32 {
   return run(() => {
@@ -14,10 +9,9 @@ export function Execute(): i32 {
       outputResult(skip("failed to unmarshal material: not a JSON object"));
       return;
     }
-    const list = doc.getArr("components");
-    const components = list === null ? new Array<JSON.Value>() : list.valueOf();
+    const components = getArray(doc, "components");
     logInfo("Validating CycloneDX SBOM with " + components.length.toString() + " components");
-    if (str(doc, "bomFormat") != "CycloneDX") {
+    if (getString(doc, "bomFormat") != "CycloneDX") {
       outputResult(skip("not a CycloneDX SBOM"));
       return;
     }
@@ -30,9 +24,9 @@ export function Execute(): i32 {
     for (let i = 0; i < components.length; i++) {
       if (!components[i].isObj) continue;
       const c = <JSON.Obj>components[i];
-      const name = str(c, "name");
+      const name = getString(c, "name");
       if (name.length == 0) result.addViolation("component at index " + i.toString() + " missing name");
-      if (str(c, "version").length == 0) result.addViolation("component '" + name + "' missing version");
+      if (getString(c, "version").length == 0) result.addViolation("component '" + name + "' missing version");
     }
     if (result.hasViolations()) logError("SBOM validation failed with " + result.violations.length.toString() + " violations");
     else logInfo("SBOM validation passed");

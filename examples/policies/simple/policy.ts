@@ -1,6 +1,6 @@
 // Chainloop's "simple" SDK example: the material's `message` must be non-empty, free of forbidden
 // words and no longer than the `max_length` argument (default 100).
-import { JSON, run, getArgs, getMaterialJSON, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
+import { JSON, getString, run, getArgs, getMaterialJSON, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
 
 const FORBIDDEN = ["forbidden", "banned", "prohibited"];
 
@@ -19,8 +19,7 @@ export function Execute(): i32 {
       outputResult(skip("failed to unmarshal material: not a JSON object"));
       return;
     }
-    const field = doc.getString("message");
-    const message = field === null ? "" : field.valueOf();
+    const message = getString(doc, "message");
 
     const result = success();
     if (message.length == 0) {

@@ -43,6 +43,20 @@ export function getMaterialJSON(): JSON.Obj | null {
   return value.isObj ? <JSON.Obj>value : null;
 }
 
+// ---------------------------------------------------------------- JSON helpers
+
+/** A string field, "" when it is missing or not a string (Go's zero value, as the Go SDK decodes). */
+export function getString(obj: JSON.Obj, key: string): string {
+  const v = obj.getString(key);
+  return v === null ? "" : v.valueOf();
+}
+
+/** An array field, empty when it is missing or not an array. */
+export function getArray(obj: JSON.Obj, key: string): JSON.Value[] {
+  const v = obj.getArr(key);
+  return v === null ? new Array<JSON.Value>() : v.valueOf();
+}
+
 // ---------------------------------------------------------------- args
 
 function argsObject(): JSON.Obj | null {
@@ -214,11 +228,6 @@ export class DiscoverResult {
   references: DiscoverReference[] = new Array<DiscoverReference>();
 }
 
-function str(obj: JSON.Obj, key: string): string {
-  const v = obj.getString(key);
-  return v === null ? "" : v.valueOf();
-}
-
 /** The referrers of an artifact (Chainloop's discover builtin); null when discovery is unavailable. */
 export function discover(digest: string, kind: string = ""): DiscoverResult | null {
   const d = Memory.allocateString(digest);
@@ -229,23 +238,20 @@ export function discover(digest: string, kind: string = ""): DiscoverResult | nu
   if (!parsed.isObj) return null;
   const obj = <JSON.Obj>parsed;
   const result = new DiscoverResult();
-  result.digest = str(obj, "digest");
-  result.kind = str(obj, "kind");
-  const refs = obj.getArr("references");
-  if (refs !== null) {
-    const items = refs.valueOf();
-    for (let i = 0; i < items.length; i++) {
-      if (!items[i].isObj) continue;
-      const item = <JSON.Obj>items[i];
-      const ref = new DiscoverReference();
-      ref.digest = str(item, "digest");
-      ref.kind = str(item, "kind");
-      const meta = item.getObj("metadata");
-      if (meta !== null) {
-        for (let j = 0; j < meta.keys.length; j++) ref.metadata.set(meta.keys[j], str(meta, meta.keys[j]));
-      }
-      result.references.push(ref);
+  result.digest = getString(obj, "digest");
+  result.kind = getString(obj, "kind");
+  const items = getArray(obj, "references");
+  for (let i = 0; i < items.length; i++) {
+    if (!items[i].isObj) continue;
+    const item = <JSON.Obj>items[i];
+    const ref = new DiscoverReference();
+    ref.digest = getString(item, "digest");
+    ref.kind = getString(item, "kind");
+    const meta = item.getObj("metadata");
+    if (meta !== null) {
+      for (let j = 0; j < meta.keys.length; j++) ref.metadata.set(meta.keys[j], getString(meta, meta.keys[j]));
     }
+    result.references.push(ref);
   }
   return result;
 }
