@@ -60,6 +60,7 @@ export interface EngineObserver {
 export interface RequestedLimits {
   timeoutMs?: number;
   maxMemoryBytes?: number;
+  reuseInstances?: boolean;
 }
 
 export interface EvaluationRequest {
@@ -135,7 +136,7 @@ export class PolicyEngine {
     const o = this.#options;
     const timeoutMs = Math.min(requested.timeoutMs || o.defaultTimeoutMs, o.maxTimeoutMs);
     const memoryBytes = Math.min(requested.maxMemoryBytes || o.memoryLimitBytes, o.memoryLimitBytes);
-    return { timeoutMs, memoryLimitPages: Math.max(1, Math.floor(memoryBytes / PAGE_BYTES)) };
+    return { timeoutMs, memoryLimitPages: Math.max(1, Math.floor(memoryBytes / PAGE_BYTES)), reuseInstances: requested.reuseInstances ?? false };
   }
 
   async load(source: PolicySource, limits?: RequestedLimits): Promise<AddResult> {
@@ -191,6 +192,7 @@ export class PolicyEngine {
       maxLogEntries: this.#options.maxLogEntries,
       includeRawOutput: includeRaw,
       allowedHosts: [],
+      reuseInstance: policy.limits.reuseInstances,
     };
   }
 

@@ -13,6 +13,8 @@ export interface LoadedScript {
 export interface PolicyLimits {
   timeoutMs: number;
   memoryLimitPages: number;
+  /** ISOLATION_REUSED_INSTANCE (opt-in): instances are reset and reused instead of made fresh. */
+  reuseInstances: boolean;
 }
 
 export interface LoadedPolicy {
@@ -51,7 +53,8 @@ export class PolicyRegistry {
       existing.name === resolved.name &&
       this.#digestByName.get(resolved.name) === resolved.digest &&
       existing.limits.timeoutMs === limits.timeoutMs &&
-      existing.limits.memoryLimitPages === limits.memoryLimitPages
+      existing.limits.memoryLimitPages === limits.memoryLimitPages &&
+      existing.limits.reuseInstances === limits.reuseInstances
     ) {
       return { policy: existing, alreadyLoaded: true };
     }

@@ -17,6 +17,33 @@ import type { ScriptTask } from './protocol.js';
 export interface Binding {
   task?: ScriptTask;
   logs?: GuestLogs;
+  /** Vars the guest set, so a reused instance can be cleared: the SDK's reset() keeps vars. */
+  vars?: { context: CallContext; keys: Set<string> };
+}
+
+/**
+ * Extism's var_set (same semantics: an unreadable address is ignored, a full store is the guest's
+ * error), remembering the keys so a reused instance starts the next evaluation without them.
+ */
+function varSet(binding: Binding) {
+  return (cp: CallContext, keyOffset: bigint, valueOffset: bigint): void => {
+    const key = cp.read(keyOffset)?.text();
+    if (key === undefined) return;
+    if (valueOffset === 0n) {
+      cp.deleteVariable(key);
+      return;
+    }
+    const value = cp.read(valueOffset);
+    if (!value) return;
+    try {
+      cp.setVariable(key, value.bytes().slice());
+    } catch (err) {
+      cp.setError(err as Error);
+      return;
+    }
+    binding.vars ??= { context: cp, keys: new Set() };
+    binding.vars.keys.add(key);
+  };
 }
 
 interface Spare {
@@ -33,11 +60,21 @@ const MAX_SPARES = 16;
 const SPARE_INPUT_BYTES = 2 ** 20;
 const spares = new Map<string, Spare>();
 
+/** ISOLATION_REUSED_INSTANCE: idle instances by key, and how many evaluations each has served. */
+interface Reusable {
+  plugin: Plugin;
+  binding: Binding;
+  maxInputBytes: number;
+  uses: number;
+}
+const MAX_USES = 1000;
+const reusable = new Map<string, Reusable>();
+
 /** A fresh object per plugin: the SDK binds (and in worker mode mutates) what it is given. */
 function hostFunctions(binding: Binding): HostFunctions {
   const host = () => binding.task?.host;
   const functions: HostFunctions = {
-    [EXTISM_ENV]: { ...httpFunctions(host, () => binding.task?.allowedHosts ?? []) },
+    [EXTISM_ENV]: { var_set: varSet(binding), ...httpFunctions(host, () => binding.task?.allowedHosts ?? []) },
   };
   const discover = discoverFunction(host);
   for (const ns of DISCOVER_NAMESPACES) functions[ns] = { [DISCOVER_FUNCTION]: discover };
@@ -76,19 +113,65 @@ function discard(spare: Spare): void {
   spare.plugin.then((p) => p.close()).catch(() => {});
 }
 
-/** An instance for this evaluation: the spare made for it if there is one, else a new one. */
-export async function acquire(task: ScriptTask): Promise<{ plugin: Plugin; binding: Binding }> {
+export interface Acquired {
+  plugin: Plugin;
+  binding: Binding;
+  /** Evaluations this instance served before (reused-instance isolation only). */
+  uses: number;
+  maxInputBytes: number;
+}
+
+/**
+ * An instance for this evaluation: with reuse opted in, the idle instance of this script and args;
+ * otherwise the spare made for it, or a new one.
+ */
+export async function acquire(task: ScriptTask): Promise<Acquired> {
   const key = keyOf(task);
+  if (task.reuseInstance) {
+    const idle = reusable.get(key);
+    reusable.delete(key);
+    if (idle && idle.maxInputBytes >= task.input.byteLength) return idle;
+    idle?.plugin.close().catch(() => {});
+    const binding: Binding = {};
+    const maxInputBytes = Math.max(SPARE_INPUT_BYTES, task.input.byteLength);
+    return { plugin: await create(task, binding, maxInputBytes), binding, uses: 0, maxInputBytes };
+  }
   const spare = spares.get(key);
   spares.delete(key);
   if (spare && spare.maxInputBytes >= task.input.byteLength) {
     const plugin = await spare.plugin.catch(() => undefined);
-    if (plugin) return { plugin, binding: spare.binding };
+    if (plugin) return { plugin, binding: spare.binding, uses: 0, maxInputBytes: spare.maxInputBytes };
   } else if (spare) {
     discard(spare);
   }
   const binding: Binding = {};
-  return { plugin: await create(task, binding, task.input.byteLength), binding };
+  return { plugin: await create(task, binding, task.input.byteLength), binding, uses: 0, maxInputBytes: task.input.byteLength };
+}
+
+/**
+ * After an evaluation: a fresh-instance evaluation closes its instance and has the next one made; a
+ * reused instance is reset (Extism memory and vars) and kept, unless the evaluation failed, its input
+ * was large or the instance has served long enough.
+ */
+export function release(task: ScriptTask, instance: Acquired, failed: boolean): void {
+  instance.binding.task = instance.binding.logs = undefined;
+  const keep = task.reuseInstance && !failed && instance.uses + 1 < MAX_USES && task.input.byteLength <= SPARE_INPUT_BYTES;
+  if (keep) {
+    const key = keyOf(task);
+    const vars = instance.binding.vars;
+    for (const key of vars?.keys ?? []) vars!.context.deleteVariable(key);
+    vars?.keys.clear();
+    void instance.plugin.reset().then(() => {
+      const other = reusable.get(key);
+      if (other) other.plugin.close().catch(() => {});
+      reusable.set(key, { ...instance, uses: instance.uses + 1 });
+    });
+    return;
+  }
+  // Closing releases the WASI stdio handles; nothing waits for it.
+  instance.plugin.close().catch(() => {});
+  // Once the result is on its way, this idle worker instantiates the next evaluation's instance.
+  if (!task.reuseInstance && !task.probe) setImmediate(() => prepareNext(task));
 }
 
 /** Makes the instance the next evaluation of this script and args will use. */

@@ -39,6 +39,8 @@ export interface ScriptTask {
   allowedHosts: string[];
   /** Present when the script makes host calls that need the main thread (HTTP, discover). */
   host?: HostChannel;
+  /** ISOLATION_REUSED_INSTANCE: keep the instance for the next evaluation of the same script and args. */
+  reuseInstance: boolean;
   /** Only instantiate (load-time readiness check); `Execute` is not called. */
   probe?: boolean;
 }

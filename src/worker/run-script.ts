@@ -3,7 +3,7 @@ import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { ErrorData } from '../errors/policyd-error.js';
 import { classifyGuestError } from './errors.js';
 import { GuestLogs } from './guest-logs.js';
-import { acquire, prepareNext, type Binding } from './instances.js';
+import { acquire, release, type Acquired } from './instances.js';
 import { parseOutput } from './output.js';
 import type { ScriptOutcome, ScriptTask } from './protocol.js';
 
@@ -18,22 +18,23 @@ async function nearMemoryCap(plugin: Plugin, limitPages: number): Promise<boolea
 
 /**
  * One evaluation of one script: a never-used Extism plugin instance of the cached compiled module (no
- * guest state survives an evaluation), `Execute` called with the material, the output parsed by
- * Chainloop's rules.
+ * guest state survives an evaluation) unless the policy opted into reused instances, `Execute` called
+ * with the material, the output parsed by Chainloop's rules.
  */
 export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
   const logs = new GuestLogs(task.maxLogEntries);
   const fail = (error: ErrorData): ScriptOutcome => ({ ok: false, error, logs: logs.finish() });
-  let plugin: Plugin | undefined;
-  let binding: Binding | undefined;
+  let instance: Acquired | undefined;
+  let failed = true;
   try {
     try {
-      ({ plugin, binding } = await acquire(task));
-      binding.task = task;
-      binding.logs = logs;
+      instance = await acquire(task);
+      instance.binding.task = task;
+      instance.binding.logs = logs;
     } catch (err) {
       return fail(classifyGuestError(err, 'create'));
     }
+    const { plugin } = instance;
     if (task.probe) return { ok: true, result: { skipped: false, skipReason: '', violations: [], ignore: true }, logs: logs.finish() };
     let output: Uint8Array | null;
     try {
@@ -52,15 +53,12 @@ export default async function runScript(task: ScriptTask): Promise<ScriptOutcome
     try {
       const result = parseOutput(output, task.policyName);
       const raw = task.includeRawOutput && output ? { output: output.slice() } : {};
+      failed = false;
       return { ok: true, result, logs: logs.finish(), ...raw };
     } catch (err) {
       return fail(classifyGuestError(err, 'call'));
     }
   } finally {
-    // Closing releases the WASI stdio handles; nothing waits for it.
-    plugin?.close().catch(() => {});
-    if (binding) binding.task = binding.logs = undefined;
-    // Once the result is on its way, this idle worker instantiates the next evaluation's instance.
-    if (!task.probe) setImmediate(() => prepareNext(task));
+    if (instance) release(task, instance, failed);
   }
 }

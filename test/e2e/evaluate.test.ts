@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { MaterialKind, type EvaluateResponse } from '../../src/gen/policyengine/v1/engine_pb.js';
+import { Isolation, MaterialKind, type EvaluateResponse } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { errorInfo, grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { embeddedDocument, exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
@@ -211,12 +211,9 @@ describe('Evaluate: output rules and merging across scripts', () => {
   }
 });
 
-describe('Evaluate: isolation between evaluations', () => {
-  it('gives every evaluation a never-used instance: globals, linear memory and vars start fresh', async () => {
-    const d = await startDaemon({ threads: 1 });
-    try {
-      // Counts its calls in a global, a memory cell and an Extism var; reports the three counts.
-      const wasm = await wat(`(module
+/** Counts its calls in a global, a memory cell and an Extism var; reports the three counts. */
+function statefulGuest(): Promise<Uint8Array> {
+  return wat(`(module
         (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
         (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
         (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
@@ -243,6 +240,13 @@ describe('Evaluate: isolation between evaluations', () => {
           (call $var_set (call $block (i32.const 1)) (call $block (i32.const 1)))
           (call $output_set (call $block (i32.const 27)) (i64.const 27))
           (i32.const 0)))`);
+}
+
+describe('Evaluate: isolation between evaluations', () => {
+  it('gives every evaluation a never-used instance: globals, linear memory and vars start fresh', async () => {
+    const d = await startDaemon({ threads: 1 });
+    try {
+      const wasm = await statefulGuest();
       await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'stateful' });
       for (let i = 0; i < 5; i++) {
         const res = await d.tcp.evaluate({ policy: 'stateful', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
@@ -251,5 +255,53 @@ describe('Evaluate: isolation between evaluations', () => {
     } finally {
       await d.stop();
     }
+  });
+});
+
+describe('Evaluate: opt-in reused instances (ISOLATION_REUSED_INSTANCE)', () => {
+  let fresh: Daemon;
+  let reused: Daemon;
+  before(async () => {
+    [fresh, reused] = await Promise.all([startDaemon({ threads: 2 }), startDaemon({ threads: 2 })]);
+    for (const name of ['simple', 'sbom', 'cyclonedx-licenses', 'attestation']) {
+      const { document, scripts } = exampleRequest(example(name));
+      await fresh.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
+      const res = await reused.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts, isolation: Isolation.REUSED_INSTANCE });
+      assert.equal(res.policy?.isolation, Isolation.REUSED_INSTANCE);
+    }
+  });
+  after(() => Promise.all([fresh.stop(), reused.stop()]));
+
+  it('gives the same results as fresh instances for the example policies, evaluation after evaluation', async () => {
+    const cases: [string, string, string, MaterialKind, Record<string, string>][] = [
+      ['simple-validation', 'simple', 'pass.json', MaterialKind.EVIDENCE, {}],
+      ['simple-validation', 'simple', 'fail.json', MaterialKind.EVIDENCE, {}],
+      ['simple-validation', 'simple', 'pass.json', MaterialKind.EVIDENCE, { max_length: '2' }],
+      ['sbom-validation', 'sbom', 'fail.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}],
+      ['sbom-validation', 'sbom', 'not-cyclonedx.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}],
+      ['cyclonedx-licenses', 'cyclonedx-licenses', 'fail.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}],
+      ['git-commit-signature', 'attestation', 'fail.json', MaterialKind.ATTESTATION, {}],
+    ];
+    for (let round = 0; round < 20; round++) {
+      for (const [policy, dir, file, kind, args] of cases) {
+        const request = { policy, material: { content: exampleMaterial(dir, file), kind }, args };
+        const [a, b] = await Promise.all([fresh.unix.evaluate(request), reused.unix.evaluate(request)]);
+        assert.deepEqual(summary(b), summary(a), `${policy} ${file} round ${round}`);
+        assert.deepEqual(b.logs.map((l) => l.message), a.logs.map((l) => l.message));
+      }
+    }
+  });
+
+  it('resets Extism memory and vars between evaluations, but not the guest\'s own globals and memory', async () => {
+    await reused.tcp.loadPolicy({ source: { case: 'wasmModule', value: await statefulGuest() }, name: 'stateful-reused', isolation: Isolation.REUSED_INSTANCE });
+    const one = reused.tcp.raw ? await reused.tcp.evaluate({ policy: 'stateful-reused', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }) : undefined;
+    const seen = [one!.result!.violations[0]!.message];
+    for (let i = 0; i < 4; i++) {
+      const res = await reused.tcp.evaluate({ policy: 'stateful-reused', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
+      seen.push(res.result!.violations[0]!.message);
+    }
+    // Two workers each keep an instance: counts grow per instance; the var is always gone.
+    assert.ok(seen.every((m) => m.endsWith('v0')), seen.join());
+    assert.ok(seen.some((m) => m.startsWith('g2') || m.startsWith('g3')), seen.join());
   });
 });
