@@ -211,8 +211,10 @@ export class PolicyEngine {
     try {
       const outcome = await this.#evaluate(policy, req, started, evaluationId);
       this.#observer?.evaluated(policy.name, 'ok', outcome.durationMs / 1000);
-      const guestLog = outcome.logs.length > 0 ? log() : undefined;
+      const guestLog = outcome.logs.length > 0 || outcome.ignoredArgs.length > 0 ? log() : undefined;
       for (const entry of outcome.logs) guestLog?.[entry.level]({ guest: true }, entry.message);
+      // Chainloop warns the same way ("argument %q not defined in policy %q spec, ignoring it").
+      if (outcome.ignoredArgs.length > 0) guestLog?.warn({ ignored: outcome.ignoredArgs }, 'arguments the policy does not declare were ignored');
       if (this.#options.decisionLog) {
         const { violations, skipped, ignored } = outcome.result;
         (guestLog ?? log())?.info({ kind: kindName(req.material.kind), violations: violations.length, skipped, ignored, durationMs: Math.round(outcome.durationMs * 1000) / 1000 }, 'decision');

@@ -8,10 +8,11 @@ function render(message: string, hint: string): string {
   return `policy execution failed: ${message}\n\nHint: ${hint}`;
 }
 
-export function httpForbiddenMessage(url: string): string {
+/** Chainloop's http_forbidden text; `why` replaces its reason (the SSRF guard gives its own). */
+export function httpForbiddenMessage(url: string, why = 'is not in the allowed hosts list'): string {
   const hostname = url.replace(/^https?:\/\//, '').split(/[/:]/, 1)[0] ?? '';
   return render(
-    `HTTP request blocked - hostname '${hostname}' is not in the allowed hosts list`,
+    `HTTP request blocked - hostname '${hostname}' ${why}`,
     `Add the hostname using --allowed-hostnames flag or configure it in your policy engine.\nAttempted URL: ${url}`,
   );
 }

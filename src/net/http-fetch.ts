@@ -43,10 +43,7 @@ function failure(error: ErrorData): GuestHttpResult {
 }
 
 function privateRefusal(url: string, address: string): GuestHttpResult {
-  return failure({
-    reason: 'HTTP_FORBIDDEN',
-    message: `${httpForbiddenMessage(url).replace(/is not in the allowed hosts list/, `resolves to the private address ${address}`)}`,
-  });
+  return failure({ reason: 'HTTP_FORBIDDEN', message: httpForbiddenMessage(url, `resolves to the private address ${address}`) });
 }
 
 export async function readCapped(res: Response, max: number): Promise<Uint8Array | undefined> {
