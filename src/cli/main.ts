@@ -5,6 +5,7 @@ import { allKindNames } from '../materials/kinds.js';
 import { runEval } from './eval.js';
 import { commaList, keyValue, keyValueList } from './key-values.js';
 import { runLint } from './lint.js';
+import { runPolicyTests } from './policy-test.js';
 import { runConfig, runServe } from './serve.js';
 import { addSettingOptions } from './settings-options.js';
 
@@ -57,6 +58,15 @@ program
   .requiredOption('-p, --policy <path>', 'policy.yaml', 'policy.yaml')
   .action(async (opts) => {
     if (!(await runLint(opts.policy))) process.exitCode = 1;
+  });
+
+program
+  .command('test')
+  .description('run the table tests of a policy (policy.test.yaml beside it: materials, args and expected results)')
+  .requiredOption('-p, --policy <path>', 'policy.yaml', 'policy.yaml')
+  .option('--cases <file>', 'test cases (default: policy.test.yaml beside the policy)')
+  .action(async (opts) => {
+    if (!(await runPolicyTests(opts.policy, opts.cases))) process.exitCode = 1;
   });
 
 program.parseAsync().catch((err: unknown) => {

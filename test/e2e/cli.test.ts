@@ -111,3 +111,30 @@ describe('wasm-policyd serve', () => {
     }
   });
 });
+
+describe('wasm-policyd test', () => {
+  it("runs an example's table tests", async () => {
+    const out = await cli('test', '-p', example('simple'));
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    assert.match(out.stdout, /^ok - accepts a plain message$/m);
+    assert.match(out.stdout, /^4 passed, 0 failed$/m);
+  });
+
+  it('reports a case whose expectation does not hold, and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policyd-cases-'));
+    try {
+      const cases = join(dir, 'cases.yaml');
+      writeFileSync(cases, `cases:\n  - name: wrong on purpose\n    material: ${material('sbom', 'fail.json')}\n    expect: { violations: [], skipped: true }\n`);
+      const out = await cli('test', '-p', example('sbom'), '--cases', cases);
+      assert.equal(out.code, 1);
+      assert.match(out.stdout, /^not ok - wrong on purpose: violations \["component 'left-pad' missing version","component at index 2 missing name"\], expected \[\]; skipped false, expected true$/m);
+      assert.match(out.stdout, /^0 passed, 1 failed$/m);
+      writeFileSync(cases, 'cases:\n  - name: typo\n    material: x.json\n    expected: {}\n');
+      const bad = await cli('test', '-p', example('sbom'), '--cases', cases);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /cases\.0: Unrecognized key: "expected"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
