@@ -3,13 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
-import { PolicyEngine } from '../engine/policy-engine.js';
 import { detectKind } from '../materials/detect.js';
 import { kindFromName, kindName } from '../materials/kinds.js';
 import { parsePolicyDocument, scriptSources } from '../policies/document.js';
 import { StaticDiscovery } from '../discovery/static-backend.js';
 import { renderEvalOutput, type EvalView } from './eval-output.js';
 import { PolicyEngineClient } from './remote-client.js';
+import { withLocalPolicy } from './local-policy.js';
 
 export interface EvalOptions {
   policy: string;
@@ -46,28 +46,24 @@ function noBranch(kind: MaterialKind): Error {
 }
 
 async function evalLocal(opts: EvalOptions, kind: MaterialKind, content: Uint8Array): Promise<EvalView> {
-  const engine = new PolicyEngine({
-    threads: 1,
-    maxQueue: 4,
-    http: { allowPrivateNetwork: opts.allowPrivateNetwork },
-    discovery: opts.referrers ? new StaticDiscovery(opts.referrers) : undefined,
-  });
-  try {
-    const { policy } = await engine.load({ type: 'document', bytes: await readFile(opts.policy), baseDir: dirname(opts.policy), label: opts.policy });
-    const outcome = await engine.evaluate({
-      policy: policy.digest,
-      material: { content, kind, name: basename(opts.material), annotations: opts.annotation },
-      args: opts.input,
-      includeRawData: opts.debug,
-      allowedHostnames: opts.allowedHostnames,
-      timeoutMs: opts.timeoutMs,
-    });
-    if (outcome.result.ignored) throw noBranch(kind);
-    for (const log of outcome.logs) process.stderr.write(`${log.level.toUpperCase()} [${policy.name}] ${log.message}\n`);
-    return { findingType: policy.findingType, ...outcome.result, raw: outcome.raw };
-  } finally {
-    await engine.close();
-  }
+  const discovery = opts.referrers ? new StaticDiscovery(opts.referrers) : undefined;
+  return withLocalPolicy(
+    opts.policy,
+    async (engine, policy) => {
+      const outcome = await engine.evaluate({
+        policy: policy.digest,
+        material: { content, kind, name: basename(opts.material), annotations: opts.annotation },
+        args: opts.input,
+        includeRawData: opts.debug,
+        allowedHostnames: opts.allowedHostnames,
+        timeoutMs: opts.timeoutMs,
+      });
+      if (outcome.result.ignored) throw noBranch(kind);
+      for (const log of outcome.logs) process.stderr.write(`${log.level.toUpperCase()} [${policy.name}] ${log.message}\n`);
+      return { findingType: policy.findingType, ...outcome.result, raw: outcome.raw };
+    },
+    { http: { allowPrivateNetwork: opts.allowPrivateNetwork }, discovery },
+  );
 }
 
 /** Loads the policy file (with the scripts it names) on the daemon, or uses a loaded name/digest. */

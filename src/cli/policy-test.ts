@@ -3,10 +3,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PolicyEngine } from '../engine/policy-engine.js';
+import type { PolicyEngine } from '../engine/policy-engine.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { detectKind } from '../materials/detect.js';
 import { kindFromName } from '../materials/kinds.js';
+import { withLocalPolicy } from './local-policy.js';
 
 /**
  * `wasm-policyd test`: table tests for a policy, like `opa test` or `conftest verify`. A YAML file
@@ -68,9 +69,7 @@ export async function runPolicyTests(policyPath: string, casesPath?: string): Pr
   if (!parsed.success) {
     throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
-  const engine = new PolicyEngine({ threads: 1, maxQueue: 4 });
-  try {
-    const { policy } = await engine.load({ type: 'document', bytes: await readFile(policyPath), baseDir: dirname(policyPath), label: policyPath });
+  return withLocalPolicy(policyPath, async (engine, policy) => {
     let passed = 0;
     let failed = 0;
     for (const c of parsed.data.cases) {
@@ -81,7 +80,5 @@ export async function runPolicyTests(policyPath: string, casesPath?: string): Pr
     }
     process.stdout.write(`${passed} passed, ${failed} failed\n`);
     return failed === 0;
-  } finally {
-    await engine.close();
-  }
+  });
 }
