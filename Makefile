@@ -5,7 +5,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen build examples go-client test run bench clean
+.PHONY: all install gen build examples go-client python-client test run bench clean
 
 all: build examples
 
@@ -32,8 +32,12 @@ examples: install
 go-client: install
 	scripts/build-go-client.sh
 
+## python-client: Debian's python3-grpcio, a second gRPC implementation the tests call the daemon with
+python-client:
+	scripts/install-python-grpc.sh
+
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: build examples go-client
+test: build examples go-client python-client
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 
 ## run: start the daemon on 127.0.0.1:50051 and unix:///tmp/wasm-policyd.sock with the examples loaded
