@@ -7,9 +7,11 @@ import { httpFunctions } from './http-client.js';
 import type { ScriptTask } from './protocol.js';
 
 /**
- * Fresh plugin instances, made ahead of time. Every evaluation still gets an instance nobody has used
- * (no guest memory, globals or vars cross evaluations), but the instantiation for the next evaluation
- * of the same script and args happens while this worker is idle, off the critical path.
+ * Plugin instances for this worker's evaluations. By default, fresh instances made ahead of time:
+ * every evaluation still gets an instance nobody has used (no guest memory, globals or vars cross
+ * evaluations), but the instantiation for the next evaluation of the same script and args happens
+ * while this worker is idle, off the critical path. A policy that opted into reused instances keeps
+ * one per script and args instead, reset between evaluations.
  *
  * An instance is bound to the evaluation it serves only when that evaluation starts: its host
  * functions and logger read the current binding.
@@ -159,7 +161,7 @@ export function release(task: ScriptTask, instance: Acquired, failed: boolean): 
   if (keep) {
     const key = keyOf(task);
     const vars = instance.binding.vars;
-    for (const key of vars?.keys ?? []) vars!.context.deleteVariable(key);
+    for (const name of vars?.keys ?? []) vars!.context.deleteVariable(name);
     vars?.keys.clear();
     void instance.plugin.reset().then(() => {
       const other = reusable.get(key);
