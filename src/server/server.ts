@@ -25,7 +25,7 @@ export interface ServerOptions {
 
 export const SERVICE_NAME = PolicyEngineService.typeName;
 
-export function socketPath(address: string): string | undefined {
+function socketPath(address: string): string | undefined {
   if (address.startsWith('unix://')) return address.slice('unix://'.length);
   if (address.startsWith('unix:')) return address.slice('unix:'.length);
   return undefined;

@@ -29,8 +29,6 @@ export interface ModuleFacts {
   usesHttp: boolean;
   /** Imports chainloop_discover (from `env` or `extism:host/user`). */
   usesDiscover: boolean;
-  /** Exported `_start`: a TinyGo/WASI command module. */
-  isCommand: boolean;
 }
 
 /**
@@ -81,6 +79,5 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
     usesWasi,
     usesHttp: imports.some((i) => i.module === EXTISM_ENV && i.name === 'http_request'),
     usesDiscover: imports.some((i) => i.name === DISCOVER_FUNCTION && i.module !== EXTISM_ENV),
-    isCommand: exports.some((e) => e.name === '_start'),
   };
 }

@@ -1,6 +1,6 @@
 // Chainloop's "attestation" SDK example: an in-toto statement must have subjects, one of them the
 // git.head commit with a 40-character hex sha1, and a predicateType; other documents are skipped.
-import { JSON, getArray, getString, run, getMaterialJSON, logDebug, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
+import { JSON, getArray, getString, run, getMaterialJSONOrSkip, logDebug, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
 
 function isHex(s: string): bool {
   const lower = s.toLowerCase();
@@ -13,11 +13,8 @@ function isHex(s: string): bool {
 
 export function Execute(): i32 {
   return run(() => {
-    const doc = getMaterialJSON();
-    if (doc === null) {
-      outputResult(skip("failed to unmarshal material: not a JSON object"));
-      return;
-    }
+    const doc = getMaterialJSONOrSkip();
+    if (doc === null) return;
     const subjects = getArray(doc, "subject");
     logInfo("Validating in-toto attestation with " + subjects.length.toString() + " subjects");
     const type = getString(doc, "_type");

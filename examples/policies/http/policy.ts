@@ -1,14 +1,11 @@
 // Chainloop's "http" SDK example: fetch the material's `check_url` through the host. A host outside
 // the allow-list stops the evaluation (PERMISSION_DENIED); a non-200 answer is a violation.
-import { JSON, getString, run, getMaterialJSON, httpGet, logError, logInfo, outputResult, fail, skip, success } from "../../../sdk/assemblyscript/assembly";
+import { JSON, getString, run, getMaterialJSONOrSkip, httpGet, logError, logInfo, outputResult, fail, success } from "../../../sdk/assemblyscript/assembly";
 
 export function Execute(): i32 {
   return run(() => {
-    const doc = getMaterialJSON();
-    if (doc === null) {
-      outputResult(skip("failed to unmarshal material: not a JSON object"));
-      return;
-    }
+    const doc = getMaterialJSONOrSkip();
+    if (doc === null) return;
     const url = getString(doc, "check_url");
     logInfo("Making HTTP request to: " + url);
     const response = httpGet(url);

@@ -1,14 +1,11 @@
 // Chainloop's "sbom" SDK example: a CycloneDX SBOM needs at least one component, each with a name and
 // a version; anything that is not CycloneDX is skipped.
-import { JSON, getArray, getString, run, getMaterialJSON, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
+import { JSON, getArray, getString, run, getMaterialJSONOrSkip, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
 
 export function Execute(): i32 {
   return run(() => {
-    const doc = getMaterialJSON();
-    if (doc === null) {
-      outputResult(skip("failed to unmarshal material: not a JSON object"));
-      return;
-    }
+    const doc = getMaterialJSONOrSkip();
+    if (doc === null) return;
     const components = getArray(doc, "components");
     logInfo("Validating CycloneDX SBOM with " + components.length.toString() + " components");
     if (getString(doc, "bomFormat") != "CycloneDX") {

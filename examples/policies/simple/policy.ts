@@ -1,6 +1,6 @@
 // Chainloop's "simple" SDK example: the material's `message` must be non-empty, free of forbidden
 // words and no longer than the `max_length` argument (default 100).
-import { JSON, getString, run, getArgs, getMaterialJSON, logError, logInfo, outputResult, skip, success } from "../../../sdk/assemblyscript/assembly";
+import { JSON, getString, run, getArgs, getMaterialJSONOrSkip, logError, logInfo, outputResult, success } from "../../../sdk/assemblyscript/assembly";
 
 const FORBIDDEN = ["forbidden", "banned", "prohibited"];
 
@@ -14,11 +14,8 @@ export function Execute(): i32 {
     }
     logInfo("Validating message with max length: " + maxLength.toString());
 
-    const doc = getMaterialJSON();
-    if (doc === null) {
-      outputResult(skip("failed to unmarshal material: not a JSON object"));
-      return;
-    }
+    const doc = getMaterialJSONOrSkip();
+    if (doc === null) return;
     const message = getString(doc, "message");
 
     const result = success();

@@ -43,6 +43,16 @@ export function getMaterialJSON(): JSON.Obj | null {
   return value.isObj ? <JSON.Obj>value : null;
 }
 
+/**
+ * The material as a JSON object; when it is not one, outputs the skip Chainloop's SDK examples give
+ * on a decode error and returns null (`if (doc === null) return;`).
+ */
+export function getMaterialJSONOrSkip(): JSON.Obj | null {
+  const doc = getMaterialJSON();
+  if (doc === null) outputResult(skip("failed to unmarshal material: not a JSON object"));
+  return doc;
+}
+
 // ---------------------------------------------------------------- JSON helpers
 
 /** A string field, "" when it is missing or not a string (Go's zero value, as the Go SDK decodes). */
