@@ -5,7 +5,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen build examples go-client python-client test run bench clean
+.PHONY: all install gen build examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -47,6 +47,15 @@ run: build examples
 ## bench: measure against the transport ceiling and Chainloop's compile-per-evaluation; writes bench/RESULTS.md
 bench: build examples
 	$(NODE) dist/bench/run.js
+
+## h2load: Debian's nghttp2-client, the native gRPC load generator of bench/ (needs root and apt-get)
+h2load:
+	@command -v h2load >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nghttp2-client)
+
+## soak: the daemon's RSS against 1,000,000 evaluations of a WASI policy; ISOLATION=fresh|reused; writes bench/SOAK-$(ISOLATION).md
+ISOLATION ?= fresh
+soak: build examples h2load
+	$(NODE) dist/bench/soak.js --isolation $(ISOLATION) --out bench/SOAK-$(ISOLATION).md $(ARGS)
 
 clean:
 	rm -rf dist build src/gen clients/go/policyengine examples/policies/*/policy.wasm

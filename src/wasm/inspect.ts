@@ -1,6 +1,7 @@
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { DISCOVER_FUNCTION, EXTISM_ENV, WASI_MODULE, isProvided } from './host-surface.js';
 import { capMemory } from './memory-limit.js';
+import { WASI_HOST_MODULE, privateWasi } from './wasi-namespace.js';
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -47,7 +48,7 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
   }
   let module: WebAssembly.Module;
   try {
-    module = await WebAssembly.compile(capMemory(bytes, memoryLimitPages, label).bytes);
+    module = await WebAssembly.compile(privateWasi(capMemory(bytes, memoryLimitPages, label), label));
   } catch (err) {
     if (err instanceof PolicydError) throw err;
     throw new PolicydError('INVALID_MODULE', `${label} does not compile: ${errorMessage(err)}`);
@@ -59,7 +60,8 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
       `wasm module validation failed: missing required 'Execute' function export (${label})`,
     );
   }
-  const imports = WebAssembly.Module.imports(module);
+  // Checked and reported under the names the author wrote.
+  const imports = WebAssembly.Module.imports(module).map((i) => (i.module === WASI_HOST_MODULE ? { ...i, module: WASI_MODULE } : i));
   const missing = imports
     .filter((i) => i.kind !== 'function' || !isProvided(i.module, i.name))
     .map((i) => `"${i.module}" "${i.name}" (${i.kind})`);

@@ -5,6 +5,7 @@ import { discoverFunction } from './discover.js';
 import type { GuestLogs } from './guest-logs.js';
 import { httpFunctions } from './http-client.js';
 import type { ScriptTask } from './protocol.js';
+import { GuestWasi } from './wasi.js';
 
 /**
  * Plugin instances for this worker's evaluations. By default, fresh instances made ahead of time:
@@ -92,13 +93,14 @@ function keyOf(task: ScriptTask): string {
   return `${task.instanceKey}\u0000${task.args ?? ''}\u0000${task.logLevel}\u0000${task.maxVarBytes}`;
 }
 
-function create(task: ScriptTask, binding: Binding, maxInputBytes: number): Promise<Plugin> {
-  return createPlugin(
+async function create(task: ScriptTask, binding: Binding, maxInputBytes: number): Promise<Plugin> {
+  const wasi = task.useWasi ? new GuestWasi() : undefined;
+  const plugin = await createPlugin(
     { wasm: [{ module: task.module }], config: task.args === undefined ? {} : { args: task.args } },
     {
-      useWasi: task.useWasi,
-      enableWasiOutput: false,
-      functions: hostFunctions(binding),
+      // The module's WASI imports were renamed at load and are served by GuestWasi, never by Node's WASI.
+      useWasi: false,
+      functions: { ...hostFunctions(binding), ...wasi?.hostFunctions() },
       logger: boundConsole(binding),
       logLevel: task.logLevel,
       runInWorker: false,
@@ -109,6 +111,8 @@ function create(task: ScriptTask, binding: Binding, maxInputBytes: number): Prom
       },
     },
   );
+  wasi?.attach(await plugin.getInstance());
+  return plugin;
 }
 
 function discard(spare: Spare): void {
@@ -170,7 +174,7 @@ export function release(task: ScriptTask, instance: Acquired, failed: boolean): 
     });
     return;
   }
-  // Closing releases the WASI stdio handles; nothing waits for it.
+  // The SDK's contract; with the worker's own WASI nothing native is held, so nothing waits for it.
   instance.plugin.close().catch(() => {});
   // Once the result is on its way, this idle worker instantiates the next evaluation's instance.
   if (!task.reuseInstance && !task.probe) setImmediate(() => prepareNext(task));

@@ -17,3 +17,8 @@ export function exampleMaterial(name: string, file: string): Buffer {
 export function fixture(name: string): Buffer {
   return readFileSync(`${ROOT}build/fixtures/${name}.wasm`);
 }
+
+/** One of Chainloop's own TinyGo-built test policies (../shared/fixtures/chainloop/, read its README). */
+export function chainloopFixture(name: 'simple_test_policy' | 'filesystem_test_policy'): Buffer {
+  return readFileSync(`${ROOT}../shared/fixtures/chainloop/${name}.wasm`);
+}

@@ -1,0 +1,91 @@
+import { PolicydError } from '../errors/policyd-error.js';
+
+/**
+ * The few pieces of the WebAssembly binary format the daemon rewrites at load (memory maxima, the WASI
+ * namespace): LEB128 numbers, names, and a pass that replaces whole sections and keeps every other byte.
+ */
+
+const HEADER_BYTES = 8;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+export function readU32(bytes: Uint8Array, at: number): [value: number, next: number] {
+  let value = 0;
+  let shift = 0;
+  let i = at;
+  for (;;) {
+    if (i >= bytes.length) throw new Error('truncated LEB128');
+    const b = bytes[i++]!;
+    value += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return [value, i];
+    shift += 7;
+    if (shift > 35) throw new Error('LEB128 too long');
+  }
+}
+
+export function writeU32(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  do {
+    let b = v & 0x7f;
+    v = Math.floor(v / 128);
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+export function readName(bytes: Uint8Array, at: number): [name: string, next: number] {
+  const [length, start] = readU32(bytes, at);
+  if (start + length > bytes.length) throw new Error('truncated name');
+  return [utf8.decode(bytes.subarray(start, start + length)), start + length];
+}
+
+export function writeName(name: string): number[] {
+  const bytes = encoder.encode(name);
+  return [...writeU32(bytes.length), ...bytes];
+}
+
+/**
+ * Rebuilds a module with some sections replaced: `replace` gets each section's id and content and
+ * returns new content, or undefined to keep the section as it is. A module nothing replaces is
+ * returned as the same array.
+ */
+export function rewriteSections(
+  module: Uint8Array,
+  label: string,
+  replace: (id: number, content: Uint8Array) => Uint8Array | number[] | undefined,
+): Uint8Array {
+  const parts: (Uint8Array | number[])[] = [module.subarray(0, HEADER_BYTES)];
+  let changed = false;
+  let at = HEADER_BYTES;
+  while (at < module.length) {
+    const id = module[at]!;
+    const [size, contentStart] = readU32(module, at + 1);
+    const end = contentStart + size;
+    if (end > module.length) throw new PolicydError('INVALID_MODULE', `${label} does not compile: section ${id} runs past the end`);
+    const content = module.subarray(contentStart, end);
+    let replaced: Uint8Array | number[] | undefined;
+    try {
+      replaced = replace(id, content);
+    } catch (err) {
+      if (err instanceof PolicydError) throw err;
+      throw new PolicydError('INVALID_MODULE', `${label} does not compile: malformed section ${id} (${(err as Error).message})`);
+    }
+    if (replaced === undefined) {
+      parts.push(module.subarray(at, end));
+    } else {
+      changed = true;
+      parts.push([id, ...writeU32(replaced.length)], replaced);
+    }
+    at = end;
+  }
+  if (!changed) return module;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+/**
+ * Run as a child process with --expose-gc (test/e2e/memory.test.ts): evaluates a policy module in this
+ * thread the way a pool worker does (acquire, Execute, release) and prints, as JSON, what the memory
+ * test asserts: how many of the instances it made were collected, and the RSS after warm-up and at the end.
+ * argv: module path, evaluations.
+ */
+import { readFileSync } from 'node:fs';
+import { compilePolicyModule } from '../../src/wasm/inspect.js';
+import { acquire, release } from '../../src/worker/instances.js';
+import runScript from '../../src/worker/run-script.js';
+import type { ScriptTask } from '../../src/worker/protocol.js';
+
+const [path, count] = process.argv.slice(2) as [string, string];
+const evaluations = Number(count);
+const gc = (globalThis as { gc?: () => void }).gc!;
+const facts = await compilePolicyModule(readFileSync(path), path, 256);
+const task: ScriptTask = {
+  module: facts.module, instanceKey: path, input: new TextEncoder().encode('{"a":1}'), useWasi: facts.usesWasi,
+  memoryLimitPages: 256, maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'soak', logLevel: 'error',
+  maxLogEntries: 100, includeRawOutput: false, allowedHosts: [], reuseInstance: process.env.REUSE === '1',
+};
+// Each evaluation is its own worker task, so the event loop turns between them (V8 frees wasm memories then).
+const nextTask = () => new Promise((resolve) => setImmediate(resolve));
+const settle = async () => {
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+// Every instance an evaluation used must become garbage once it is released.
+let collected = 0;
+const registry = new FinalizationRegistry(() => collected++);
+const tracked = 100;
+for (let i = 0; i < tracked; i++) {
+  const instance = await acquire(task);
+  registry.register(await instance.plugin.getInstance(), i);
+  const out = await instance.plugin.call('Execute', task.input);
+  if (!out) throw new Error('no output');
+  release(task, instance, false);
+  await nextTask();
+}
+await settle();
+
+const warmUp = Math.floor(evaluations / 10);
+let rssAfterWarmUp = 0;
+for (let i = 0; i < evaluations; i++) {
+  const outcome = await runScript(task);
+  if (!outcome.ok) throw new Error(JSON.stringify(outcome.error));
+  await nextTask();
+  if (i + 1 === warmUp) {
+    await settle();
+    rssAfterWarmUp = process.memoryUsage().rss;
+  }
+}
+await settle();
+console.log(JSON.stringify({ tracked, collected, rssAfterWarmUp, rssAtEnd: process.memoryUsage().rss }));
