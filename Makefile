@@ -1,11 +1,11 @@
 # wasm-policyd — every target installs what it needs (npm ci, code generation, wasm builds).
 SHELL := /bin/bash
-export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/build/bin:$(PATH)
 NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen build examples go-client python-client h2load test run bench soak clean
+.PHONY: all install gen gen-ts gen-go go-tools build examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -15,22 +15,34 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 install: node_modules/.package-lock.json
 
-## gen: lint the contract and generate TypeScript from proto/ into src/gen
-gen: install
+## gen: lint the contract; generate TypeScript into src/gen and the Go client's stubs into clients/go (committed)
+gen: gen-ts gen-go
+
+gen-ts: install
 	buf lint
 	buf generate
 
+gen-go: install go-tools
+	buf generate --template buf.gen.go.yaml
+
+# protoc-gen-go and protoc-gen-go-grpc at the versions pinned in clients/go/tools/go.mod (Go module proxy)
+GO_TOOLS := build/bin/protoc-gen-go build/bin/protoc-gen-go-grpc
+go-tools: $(GO_TOOLS)
+$(GO_TOOLS): clients/go/tools/go.mod clients/go/tools/go.sum
+	go -C clients/go/tools build -o $(CURDIR)/build/bin/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
 ## build: compile TypeScript into dist/
-build: gen
+build: gen-ts
 	tsc -p tsconfig.json
 
 ## examples: build the example policies and test fixtures (AssemblyScript, WAT) from source
 examples: install
 	node scripts/build-wasm.mjs
 
-## go-client: Go stubs from proto/ (protoc-gen-go, protoc-gen-go-grpc) and the example client, with Debian's Go
-go-client: install
-	scripts/build-go-client.sh
+## go-client: vet the Go client module and build a program that imports it from outside (test/fixtures/go-consumer)
+go-client: go-tools
+	go -C clients/go vet ./...
+	go -C test/fixtures/go-consumer build -o $(CURDIR)/build/go/policyd-consumer .
 
 ## python-client: Debian's python3-grpcio, a second gRPC implementation the tests call the daemon with
 python-client:
@@ -58,4 +70,4 @@ soak: build examples h2load
 	$(NODE) dist/bench/soak.js --isolation $(ISOLATION) --out bench/SOAK-$(ISOLATION).md $(ARGS)
 
 clean:
-	rm -rf dist build src/gen clients/go/policyengine examples/policies/*/policy.wasm
+	rm -rf dist build src/gen examples/policies/*/policy.wasm

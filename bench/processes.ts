@@ -9,6 +9,8 @@ export interface Daemon {
   child: ChildProcess;
   tcp: string;
   unix: string;
+  /** host:port of the admin HTTP server, when one was asked for. */
+  admin?: string;
   rssMb(): number;
   stop(): Promise<void>;
 }
@@ -27,20 +29,22 @@ export function startDaemon(socket: string, flags: string[] = []): Promise<Daemo
   });
   return new Promise((resolve, reject) => {
     let addresses: string[] = [];
+    let admin: string | undefined;
     let buffered = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       for (;;) {
         const nl = buffered.indexOf('\n');
         if (nl < 0) break;
-        const line = JSON.parse(buffered.slice(0, nl)) as { msg: string; addresses?: string[] };
+        const line = JSON.parse(buffered.slice(0, nl)) as { msg: string; addresses?: string[]; admin?: string };
         buffered = buffered.slice(nl + 1);
-        if (line.msg === 'listening') addresses = line.addresses!;
+        if (line.msg === 'listening') ({ addresses, admin } = line as { addresses: string[]; admin?: string });
         if (line.msg === 'ready') {
           resolve({
             child,
             tcp: addresses[0]!,
             unix: addresses[1]!,
+            admin,
             rssMb: () => rssMb(child.pid!),
             stop: () =>
               new Promise((done) => {

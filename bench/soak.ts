@@ -27,11 +27,10 @@ const { values: o } = parseArgs({
 const total = Number(o.evaluations);
 const step = Number(o.step);
 const isolation = o.isolation === 'reused' ? Isolation.REUSED_INSTANCE : Isolation.FRESH_INSTANCE;
-const ADMIN = '127.0.0.1:19191';
 const METHOD = '/policyengine.v1.PolicyEngineService/Evaluate';
 
 const dir = mkdtempSync(join(tmpdir(), 'policyd-soak-'));
-const daemon = await startDaemon(join(dir, 'd.sock'), ['--threads', '2', '--max-queue', '64', '--max-event-loop-lag-ms', '0', '--admin-listen', ADMIN]);
+const daemon = await startDaemon(join(dir, 'd.sock'), ['--threads', '2', '--max-queue', '64', '--max-event-loop-lag-ms', '0', '--admin-listen', '127.0.0.1:0']);
 const client = new PolicyEngineClient(daemon.tcp);
 const wasm = readFileSync(new URL('../../../shared/fixtures/chainloop/simple_test_policy.wasm', import.meta.url));
 await client.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'tinygo', kinds: [MaterialKind.SBOM_CYCLONEDX_JSON], isolation });
@@ -44,7 +43,7 @@ frame.set(request, 5);
 writeFileSync(join(dir, 'body'), frame);
 
 async function outcomes(): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://${ADMIN}/metrics`)).text();
+  const text = await (await fetch(`http://${daemon.admin}/metrics`)).text();
   const counts: Record<string, number> = {};
   for (const m of text.matchAll(/^policyd_evaluations_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)/gm)) counts[m[1]!] = (counts[m[1]!] ?? 0) + Number(m[2]);
   return counts;
