@@ -60,7 +60,6 @@ export interface EngineObserver {
 export interface RequestedLimits {
   timeoutMs?: number;
   maxMemoryBytes?: number;
-  reuseInstances?: boolean;
 }
 
 export interface EvaluationRequest {
@@ -136,7 +135,7 @@ export class PolicyEngine {
     const o = this.#options;
     const timeoutMs = Math.min(requested.timeoutMs || o.defaultTimeoutMs, o.maxTimeoutMs);
     const memoryBytes = Math.min(requested.maxMemoryBytes || o.memoryLimitBytes, o.memoryLimitBytes);
-    return { timeoutMs, memoryLimitPages: Math.max(1, Math.floor(memoryBytes / PAGE_BYTES)), reuseInstances: requested.reuseInstances ?? false };
+    return { timeoutMs, memoryLimitPages: Math.max(1, Math.floor(memoryBytes / PAGE_BYTES)) };
   }
 
   async load(source: PolicySource, limits?: RequestedLimits): Promise<AddResult> {
@@ -180,6 +179,7 @@ export class PolicyEngine {
   #task(policy: LoadedPolicy, script: LoadedScript, input: Uint8Array, args: string | undefined, includeRaw: boolean): ScriptTask {
     return {
       module: script.facts.module,
+      proxy: script.facts.proxy,
       instanceKey: `${script.digest}/${script.facts.memoryLimitPages}`,
       input,
       args,
@@ -192,7 +192,6 @@ export class PolicyEngine {
       maxLogEntries: this.#options.maxLogEntries,
       includeRawOutput: includeRaw,
       allowedHosts: [],
-      reuseInstance: policy.limits.reuseInstances,
     };
   }
 

@@ -13,8 +13,6 @@ export interface LoadedScript {
 export interface PolicyLimits {
   timeoutMs: number;
   memoryLimitPages: number;
-  /** ISOLATION_REUSED_INSTANCE (opt-in): instances are reset and reused instead of made fresh. */
-  reuseInstances: boolean;
 }
 
 export interface LoadedPolicy {
@@ -53,8 +51,7 @@ export class PolicyRegistry {
       existing.name === resolved.name &&
       this.#digestByName.get(resolved.name) === resolved.digest &&
       existing.limits.timeoutMs === limits.timeoutMs &&
-      existing.limits.memoryLimitPages === limits.memoryLimitPages &&
-      existing.limits.reuseInstances === limits.reuseInstances
+      existing.limits.memoryLimitPages === limits.memoryLimitPages
     ) {
       return { policy: existing, alreadyLoaded: true };
     }

@@ -43,7 +43,7 @@ export function policyMessage(p: LoadedPolicy): Policy {
     description: p.description,
     findingType: p.findingType,
     limits: { timeoutMs: p.limits.timeoutMs, maxMemoryBytes: BigInt(p.limits.memoryLimitPages * PAGE_BYTES) },
-    isolation: p.limits.reuseInstances ? Isolation.REUSED_INSTANCE : Isolation.FRESH_INSTANCE,
+    isolation: Isolation.FRESH_INSTANCE,
     scripts: p.scripts.map((s) => ({ kind: s.kind, digest: s.digest, sizeBytes: BigInt(s.sizeBytes) })),
     inputs: p.inputs.map((i) => ({ name: i.name, description: i.description ?? '', required: i.required ?? false, default: i.default ?? '' })),
   });
@@ -139,7 +139,6 @@ export function policyServiceImplementation(engine: PolicyEngine, guards: Servic
       const { policy, alreadyLoaded } = await engine.load(loadSource(req), {
         timeoutMs: req.limits?.timeoutMs,
         maxMemoryBytes: Number(req.limits?.maxMemoryBytes ?? 0n),
-        reuseInstances: req.isolation === Isolation.REUSED_INSTANCE,
       });
       return create(LoadPolicyResponseSchema, { policy: policyMessage(policy), alreadyLoaded });
     }),

@@ -35,6 +35,14 @@ export function writeU32(value: number): number[] {
   return out;
 }
 
+/** Skips a LEB128 number of any width (signed constants of i64 run to ten bytes). */
+export function skipLeb(bytes: Uint8Array, at: number): number {
+  let i = at;
+  while (i < bytes.length && (bytes[i]! & 0x80) !== 0) i++;
+  if (i >= bytes.length) throw new Error('truncated LEB128');
+  return i + 1;
+}
+
 export function readName(bytes: Uint8Array, at: number): [name: string, next: number] {
   const [length, start] = readU32(bytes, at);
   if (start + length > bytes.length) throw new Error('truncated name');
@@ -44,6 +52,32 @@ export function readName(bytes: Uint8Array, at: number): [name: string, next: nu
 export function writeName(name: string): number[] {
   const bytes = encoder.encode(name);
   return [...writeU32(bytes.length), ...bytes];
+}
+
+/** Skips a value type: one byte, or a reference type with a heap type (typed function references, GC). */
+export function skipValueType(bytes: Uint8Array, at: number): number {
+  const type = bytes[at]!;
+  return type === 0x63 || type === 0x64 ? skipLeb(bytes, at + 1) : at + 1;
+}
+
+export const enum ExternalKind { Function = 0, Table = 1, Memory = 2, Global = 3, Tag = 4 }
+
+/** Where an import's description ends: `at` is its kind byte. */
+export function skipImportDescription(bytes: Uint8Array, at: number): number {
+  let p = at + 1;
+  const limits = () => {
+    const flags = bytes[p++]!;
+    p = skipLeb(bytes, p);
+    if (flags & 0x01) p = skipLeb(bytes, p);
+  };
+  switch (bytes[at]) {
+    case ExternalKind.Function: return skipLeb(bytes, p);
+    case ExternalKind.Table: p = skipValueType(bytes, p); limits(); return p;
+    case ExternalKind.Memory: limits(); return p;
+    case ExternalKind.Global: return skipValueType(bytes, p) + 1;
+    case ExternalKind.Tag: return skipLeb(bytes, p + 1);
+    default: throw new Error(`unknown import kind ${bytes[at]}`);
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { DISCOVER_FUNCTION, EXTISM_ENV, WASI_MODULE, isProvided } from './host-surface.js';
 import { capMemory } from './memory-limit.js';
-import { WASI_HOST_MODULE, privateWasi } from './wasi-namespace.js';
+import { hostProxy, type HostProxy } from './host-proxy.js';
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -27,6 +27,8 @@ export interface ModuleFacts {
   /** The linear-memory maximum written into the module. */
   memoryLimitPages: number;
   usesWasi: boolean;
+  /** What the Extism SDK instantiates in the policy's place (src/wasm/host-proxy.ts). */
+  proxy: { module: WebAssembly.Module; proxied: HostProxy['proxied'] };
   usesHttp: boolean;
   /** Imports chainloop_discover (from `env` or `extism:host/user`). */
   usesDiscover: boolean;
@@ -47,8 +49,12 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
     );
   }
   let module: WebAssembly.Module;
+  let proxy: ModuleFacts['proxy'];
   try {
-    module = await WebAssembly.compile(privateWasi(capMemory(bytes, memoryLimitPages, label), label));
+    const capped = capMemory(bytes, memoryLimitPages, label);
+    module = await WebAssembly.compile(capped);
+    const made = hostProxy(capped, label);
+    proxy = { module: await WebAssembly.compile(made.module), proxied: made.proxied };
   } catch (err) {
     if (err instanceof PolicydError) throw err;
     throw new PolicydError('INVALID_MODULE', `${label} does not compile: ${errorMessage(err)}`);
@@ -60,8 +66,7 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
       `wasm module validation failed: missing required 'Execute' function export (${label})`,
     );
   }
-  // Checked and reported under the names the author wrote.
-  const imports = WebAssembly.Module.imports(module).map((i) => (i.module === WASI_HOST_MODULE ? { ...i, module: WASI_MODULE } : i));
+  const imports = WebAssembly.Module.imports(module);
   const missing = imports
     .filter((i) => i.kind !== 'function' || !isProvided(i.module, i.name))
     .map((i) => `"${i.module}" "${i.name}" (${i.kind})`);
@@ -79,6 +84,7 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
     module,
     memoryLimitPages,
     usesWasi,
+    proxy,
     usesHttp: imports.some((i) => i.module === EXTISM_ENV && i.name === 'http_request'),
     usesDiscover: imports.some((i) => i.name === DISCOVER_FUNCTION && i.module !== EXTISM_ENV),
   };

@@ -25,6 +25,14 @@ declare namespace WebAssembly {
     readonly buffer: ArrayBuffer;
     grow(delta: number): number;
   }
+  class Global {
+    value: unknown;
+  }
+  class Table {
+    readonly length: number;
+    get(index: number): unknown;
+    set(index: number, value: unknown): void;
+  }
   class CompileError extends Error {}
   class LinkError extends Error {}
   class RuntimeError extends Error {}

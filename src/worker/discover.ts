@@ -1,14 +1,14 @@
 import type { CallContext } from '@extism/extism';
 import { callHost } from './host-call.js';
-import type { HostChannel } from './protocol.js';
+import type { Evaluation } from './instances.js';
 
 /**
  * Chainloop's `chainloop_discover(digest, kind) -> offset`: the referrer JSON written as an Extism
  * block, or 0 when there is no discovery backend, the digest cannot be read, or the lookup fails.
  */
-export function discoverFunction(channelOf: () => HostChannel | undefined) {
+export function discoverFunction(evaluationOf: (cp: CallContext) => Evaluation | null) {
   return (cp: CallContext, digestOffset: bigint, kindOffset: bigint): bigint => {
-    const channel = channelOf();
+    const channel = evaluationOf(cp)?.task.host;
     if (!channel) return 0n;
     const digest = cp.read(digestOffset)?.text();
     if (digest === undefined) return 0n;

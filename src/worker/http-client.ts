@@ -2,7 +2,7 @@ import type { CallContext } from '@extism/extism';
 import { isHostAllowed, notAllowedText } from '../net/allowed-hosts.js';
 import type { GuestHttpRequest } from '../net/http-fetch.js';
 import { callHost } from './host-call.js';
-import type { HostChannel } from './protocol.js';
+import type { Evaluation } from './instances.js';
 
 interface GuestRequest {
   url?: unknown;
@@ -29,20 +29,20 @@ function readRequest(cp: CallContext, offset: bigint): GuestHttpRequest {
  * Extism's `http_request`/`http_status_code`/`http_headers` for foreground plugins. A host outside
  * the allow-list traps the guest with go-sdk's text, as in Chainloop; response headers stay off.
  */
-export function httpFunctions(channelOf: () => HostChannel | undefined, allowedHostsOf: () => string[]) {
-  let status = 0;
+export function httpFunctions(evaluationOf: (cp: CallContext) => Evaluation | null) {
   return {
     http_request(cp: CallContext, requestOffset: bigint, bodyOffset: bigint): bigint {
       const request = readRequest(cp, requestOffset);
-      const channel = channelOf();
-      if (!isHostAllowed(request.url, allowedHostsOf()) || !channel) throw new Error(notAllowedText(request.url));
+      const evaluation = evaluationOf(cp);
+      const channel = evaluation?.task.host;
+      if (!evaluation || !channel || !isHostAllowed(request.url, evaluation.task.allowedHosts)) throw new Error(notAllowedText(request.url));
       if (bodyOffset !== 0n) request.body = cp.read(bodyOffset)?.bytes().slice();
       const answer = callHost(channel, { op: 'http', request });
-      status = answer.status;
+      evaluation.httpStatus = answer.status;
       return answer.body && answer.body.byteLength > 0 ? cp.store(answer.body) : 0n;
     },
-    http_status_code(): number {
-      return status;
+    http_status_code(cp: CallContext): number {
+      return evaluationOf(cp)?.httpStatus ?? 0;
     },
     http_headers(): bigint {
       return 0n;

@@ -1,5 +1,6 @@
 import createPlugin, { type CallContext, type Plugin } from '@extism/extism';
-import { DISCOVER_FUNCTION, DISCOVER_NAMESPACES, EXTISM_ENV } from '../wasm/host-surface.js';
+import { PROXY_EXECUTE, PROXY_EXECUTE_MODULE } from '../wasm/host-proxy.js';
+import { DISCOVER_FUNCTION, DISCOVER_NAMESPACES, EXTISM_ENV, WASI_MODULE } from '../wasm/host-surface.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import { discoverFunction } from './discover.js';
 import type { GuestLogs } from './guest-logs.js';
@@ -8,190 +9,231 @@ import type { ScriptTask } from './protocol.js';
 import { GuestWasi } from './wasi.js';
 
 /**
- * Plugin instances for this worker's evaluations. By default, fresh instances made ahead of time:
- * every evaluation still gets an instance nobody has used (no guest memory, globals or vars cross
- * evaluations), but the instantiation for the next evaluation of the same script and args happens
- * while this worker is idle, off the critical path. A policy that opted into reused instances keeps
- * one per script and args instead, reset between evaluations.
+ * Policy instances for this worker's evaluations.
  *
- * An instance is bound to the evaluation it serves only when that evaluation starts: its host
- * functions and logger read the current binding.
+ * Every evaluation gets a policy instance nobody has used — a new `WebAssembly.Instance` of the cached
+ * compiled module with a new WASI — so no guest memory, globals, tables or descriptors cross
+ * evaluations or tenants, as in Kubewarden's policy-server. What is reused is the host around it: one
+ * Extism plugin per script, argument set and settings, which the SDK made for the policy's host proxy
+ * (src/wasm/host-proxy.ts), not for the policy itself. Its per-call state (input, output, error,
+ * blocks) is reset by every call, and the vars a guest sets are deleted after each evaluation, so the
+ * host too starts each evaluation as a new one would. Reusing it removes the SDK's per-plugin set-up,
+ * which cost several times the instantiation of the policy itself.
+ *
+ * The instance for the next evaluation is made while the worker is idle, once a result is on its way.
  */
-export interface Binding {
-  task?: ScriptTask;
-  logs?: GuestLogs;
-  /** Vars the guest set, so a reused instance can be cleared: the SDK's reset() keeps vars. */
-  vars?: { context: CallContext; keys: Set<string> };
+
+/** What host functions need of the evaluation in progress (the SDK passes it as the host context). */
+export interface Evaluation {
+  task: ScriptTask;
+  logs: GuestLogs;
+  /** Status of the last guest HTTP request, for http_status_code. */
+  httpStatus: number;
+}
+
+type HostFunction = (cp: CallContext, ...args: any[]) => any;
+type Imports = Record<string, Record<string, unknown>>;
+
+/** An instance made ahead is sized for inputs up to this much, or the input that needed it if larger. */
+const SPARE_INPUT_BYTES = 2 ** 20;
+/** Hosts kept per worker (one per script, args and settings), least recently used dropped first. */
+const MAX_HOSTS = 16;
+
+/** A policy instance, started as the SDK starts a plugin's module. */
+export class PolicyInstance {
+  private constructor(
+    readonly instance: WebAssembly.Instance,
+    readonly memory: WebAssembly.Memory | undefined,
+  ) {}
+
+  static make(task: ScriptTask, hostImports: Imports): PolicyInstance {
+    const wasi = task.useWasi ? new GuestWasi() : undefined;
+    const imports = wasi ? { ...hostImports, [WASI_MODULE]: wasi.imports } : hostImports;
+    const instance = new WebAssembly.Instance(task.module, imports);
+    wasi?.attach(instance);
+    start(instance, wasi !== undefined);
+    return new PolicyInstance(instance, instance.exports.memory as WebAssembly.Memory | undefined);
+  }
 }
 
 /**
- * Extism's var_set (same semantics: an unreadable address is ignored, a full store is the guest's
- * error), remembering the keys so a reused instance starts the next evaluation without them.
+ * What @extism/extism 2.0.0-rc13 runs when it instantiates a plugin's module: with WASI, a reactor's
+ * `_initialize` (a command's `_start` never runs); without, `_initialize` and then a command's `_start`.
  */
-function varSet(binding: Binding) {
-  return (cp: CallContext, keyOffset: bigint, valueOffset: bigint): void => {
-    const key = cp.read(keyOffset)?.text();
-    if (key === undefined) return;
-    if (valueOffset === 0n) {
-      cp.deleteVariable(key);
-      return;
-    }
-    const value = cp.read(valueOffset);
-    if (!value) return;
+function start(instance: WebAssembly.Instance, wasi: boolean): void {
+  const call = (name: string) => (instance.exports[name] as () => void)();
+  const has = (name: string) => typeof instance.exports[name] === 'function';
+  if (wasi) {
+    if (has('_initialize')) call('_initialize');
+  } else if (has('hs_init')) {
+    call('hs_init');
+  } else if (has('_initialize')) {
+    call('_initialize');
+    if (has('_start')) call('_start');
+  } else if (has('_start')) {
+    call('_start');
+  }
+  if (wasi && has('hs_init')) call('hs_init');
+}
+
+/** The Extism host one script and argument set runs in, kept across evaluations. */
+export class Host {
+  #imports: Imports = {};
+  #current?: { evaluation: Evaluation; instance: PolicyInstance };
+  /** The instance the next evaluation gets, made while the worker was idle. */
+  #next?: PolicyInstance;
+  /** Keys of the vars the guest set, deleted after each evaluation: the SDK keeps vars across calls. */
+  readonly #varKeys = new Set<string>();
+  /** The SDK's call context of this plugin (one per plugin; Execute hands it over). */
+  #context?: CallContext;
+  #plugin!: Plugin;
+
+  private constructor(
+    readonly task: ScriptTask,
+    readonly maxInputBytes: number,
+  ) {}
+
+  static async create(task: ScriptTask, maxInputBytes: number): Promise<Host> {
+    const self = new Host(task, maxInputBytes);
+    self.#plugin = await createPlugin(
+      { wasm: [{ module: task.proxy.module }], config: task.args === undefined ? {} : { args: task.args } },
+      {
+        // WASI is given to each policy instance by the worker (src/worker/wasi.ts), never by Node's WASI.
+        useWasi: false,
+        functions: self.#hostFunctions(),
+        logger: self.#console(),
+        logLevel: task.logLevel,
+        runInWorker: false,
+        memory: {
+          // Extism's blocks (input, output, allocations) live outside linear memory: the same cap, plus the input.
+          maxPages: task.memoryLimitPages + Math.ceil(maxInputBytes / PAGE_BYTES) + 1,
+          maxVarBytes: task.maxVarBytes,
+        },
+      },
+    );
+    const proxy = await self.#plugin.getInstance();
+    task.proxy.proxied.forEach(({ module, name }, i) => {
+      (self.#imports[module] ??= {})[name] = proxy.exports[String(i)];
+    });
+    return self;
+  }
+
+  /** A new policy instance: the one made ahead, or one made now. */
+  instance(task: ScriptTask): PolicyInstance {
+    const next = this.#next;
+    this.#next = undefined;
+    return next ?? PolicyInstance.make(task, this.#imports);
+  }
+
+  /** Runs `Execute` of `instance` inside the SDK's call; host functions see the evaluation as the host context. */
+  async execute(instance: PolicyInstance, evaluation: Evaluation): Promise<Uint8Array | null> {
+    this.#current = { evaluation, instance };
     try {
-      cp.setVariable(key, value.bytes().slice());
-    } catch (err) {
-      cp.setError(err as Error);
-      return;
+      const out = await this.#plugin.call(PROXY_EXECUTE, evaluation.task.input, evaluation);
+      return out ? out.bytes() : null;
+    } finally {
+      this.#current = undefined;
+      this.#forgetEvaluation();
     }
-    binding.vars ??= { context: cp, keys: new Set() };
-    binding.vars.keys.add(key);
-  };
-}
+  }
 
-interface Spare {
-  plugin: Promise<Plugin>;
-  binding: Binding;
-  /** Largest input this instance's Extism memory was sized for. */
-  maxInputBytes: number;
-}
+  /**
+   * What of an evaluation the SDK keeps across calls: the vars the guest set, and block 0, the one-byte
+   * block the SDK allocates once per plugin and never resets (a guest can store_u8 to address 0).
+   * Everything else of a call (input, output, error, other blocks) the SDK resets at the next call.
+   */
+  #forgetEvaluation(): void {
+    for (const key of this.#varKeys) this.#context?.deleteVariable(key);
+    this.#varKeys.clear();
+    this.#context?.read(0n)?.bytes().fill(0);
+  }
 
-type HostFunctions = Record<string, Record<string, (cp: CallContext, ...args: any[]) => any>>;
+  /** While the worker is idle: the instance for the next evaluation. */
+  prepare(task: ScriptTask): void {
+    if (this.#next) return;
+    try {
+      this.#next = PolicyInstance.make(task, this.#imports);
+    } catch {
+      // The next evaluation makes its own and reports the error.
+    }
+  }
 
-const MAX_SPARES = 16;
-/** A spare is sized for inputs up to this much, or the last input of its script if larger. */
-const SPARE_INPUT_BYTES = 2 ** 20;
-const spares = new Map<string, Spare>();
+  close(): void {
+    this.#plugin.close().catch(() => {});
+  }
 
-/** ISOLATION_REUSED_INSTANCE: idle instances by key, and how many evaluations each has served. */
-interface Reusable {
-  plugin: Plugin;
-  binding: Binding;
-  maxInputBytes: number;
-  uses: number;
-}
-const MAX_USES = 1000;
-const reusable = new Map<string, Reusable>();
+  /** A fresh object per plugin: the SDK binds (and in worker mode mutates) what it is given. */
+  #hostFunctions(): Record<string, Record<string, HostFunction>> {
+    const evaluation = (cp: CallContext) => cp.hostContext<Evaluation | null>();
+    const functions: Record<string, Record<string, HostFunction>> = {
+      [EXTISM_ENV]: { var_set: this.#varSet(), ...httpFunctions(evaluation) },
+      [PROXY_EXECUTE_MODULE]: {
+        [PROXY_EXECUTE]: (cp: CallContext) => {
+          this.#context = cp;
+          (this.#current!.instance.instance.exports.Execute as () => unknown)();
+        },
+      },
+    };
+    const discover = discoverFunction(evaluation);
+    for (const ns of DISCOVER_NAMESPACES) functions[ns] = { [DISCOVER_FUNCTION]: discover };
+    return functions;
+  }
 
-/** A fresh object per plugin: the SDK binds (and in worker mode mutates) what it is given. */
-function hostFunctions(binding: Binding): HostFunctions {
-  const host = () => binding.task?.host;
-  const functions: HostFunctions = {
-    [EXTISM_ENV]: { var_set: varSet(binding), ...httpFunctions(host, () => binding.task?.allowedHosts ?? []) },
-  };
-  const discover = discoverFunction(host);
-  for (const ns of DISCOVER_NAMESPACES) functions[ns] = { [DISCOVER_FUNCTION]: discover };
-  return functions;
-}
+  /**
+   * Extism's var_set (same semantics: an unreadable address is ignored, a full store is the guest's
+   * error), remembering the keys so the next evaluation starts without them.
+   */
+  #varSet(): HostFunction {
+    return (cp: CallContext, keyOffset: bigint, valueOffset: bigint): void => {
+      const key = cp.read(keyOffset)?.text();
+      if (key === undefined) return;
+      if (valueOffset === 0n) {
+        cp.deleteVariable(key);
+        return;
+      }
+      const value = cp.read(valueOffset);
+      if (!value) return;
+      try {
+        cp.setVariable(key, value.bytes().slice());
+      } catch (err) {
+        cp.setError(err as Error);
+        return;
+      }
+      this.#varKeys.add(key);
+    };
+  }
 
-function boundConsole(binding: Binding): Console {
-  const forward = (level: keyof GuestLogs['console']) => (...args: unknown[]) => binding.logs?.console[level](...args);
-  return { trace: forward('trace'), debug: forward('debug'), info: forward('info'), log: forward('log'), warn: forward('warn'), error: forward('error') } as unknown as Console;
+  /** The plugin-wide logger the SDK writes guest logs to, forwarding to the evaluation in progress. */
+  #console(): Console {
+    const forward = (level: keyof GuestLogs['console']) => (...args: unknown[]) => this.#current?.evaluation.logs.console[level](...args);
+    return { trace: forward('trace'), debug: forward('debug'), info: forward('info'), log: forward('log'), warn: forward('warn'), error: forward('error') } as unknown as Console;
+  }
 }
 
 function keyOf(task: ScriptTask): string {
   return `${task.instanceKey}\u0000${task.args ?? ''}\u0000${task.logLevel}\u0000${task.maxVarBytes}`;
 }
 
-async function create(task: ScriptTask, binding: Binding, maxInputBytes: number): Promise<Plugin> {
-  const wasi = task.useWasi ? new GuestWasi() : undefined;
-  const plugin = await createPlugin(
-    { wasm: [{ module: task.module }], config: task.args === undefined ? {} : { args: task.args } },
-    {
-      // The module's WASI imports were renamed at load and are served by GuestWasi, never by Node's WASI.
-      useWasi: false,
-      functions: { ...hostFunctions(binding), ...wasi?.hostFunctions() },
-      logger: boundConsole(binding),
-      logLevel: task.logLevel,
-      runInWorker: false,
-      memory: {
-        // Extism's blocks (input, output, allocations) live outside linear memory: the same cap, plus the input.
-        maxPages: task.memoryLimitPages + Math.ceil(maxInputBytes / PAGE_BYTES) + 1,
-        maxVarBytes: task.maxVarBytes,
-      },
-    },
-  );
-  wasi?.attach(await plugin.getInstance());
-  return plugin;
-}
+const hosts = new Map<string, Promise<Host>>();
 
-function discard(spare: Spare): void {
-  spare.plugin.then((p) => p.close()).catch(() => {});
-}
-
-export interface Acquired {
-  plugin: Plugin;
-  binding: Binding;
-  /** Evaluations this instance served before (reused-instance isolation only). */
-  uses: number;
-  maxInputBytes: number;
-}
-
-/**
- * An instance for this evaluation: with reuse opted in, the idle instance of this script and args;
- * otherwise the spare made for it, or a new one.
- */
-export async function acquire(task: ScriptTask): Promise<Acquired> {
+/** The host for this task's script and args, made if needed (or remade for a larger input). */
+export async function hostFor(task: ScriptTask): Promise<Host> {
   const key = keyOf(task);
-  if (task.reuseInstance) {
-    const idle = reusable.get(key);
-    reusable.delete(key);
-    if (idle && idle.maxInputBytes >= task.input.byteLength) return idle;
-    idle?.plugin.close().catch(() => {});
-    const binding: Binding = {};
-    const maxInputBytes = Math.max(SPARE_INPUT_BYTES, task.input.byteLength);
-    return { plugin: await create(task, binding, maxInputBytes), binding, uses: 0, maxInputBytes };
+  const kept = hosts.get(key);
+  hosts.delete(key);
+  const host = await kept?.catch(() => undefined);
+  if (host && host.maxInputBytes >= task.input.byteLength) {
+    hosts.set(key, kept!);
+    return host;
   }
-  const spare = spares.get(key);
-  spares.delete(key);
-  if (spare && spare.maxInputBytes >= task.input.byteLength) {
-    const plugin = await spare.plugin.catch(() => undefined);
-    if (plugin) return { plugin, binding: spare.binding, uses: 0, maxInputBytes: spare.maxInputBytes };
-  } else if (spare) {
-    discard(spare);
+  host?.close();
+  if (hosts.size >= MAX_HOSTS) {
+    const [oldest, evicted] = hosts.entries().next().value as [string, Promise<Host>];
+    hosts.delete(oldest);
+    evicted.then((h) => h.close(), () => {});
   }
-  const binding: Binding = {};
-  return { plugin: await create(task, binding, task.input.byteLength), binding, uses: 0, maxInputBytes: task.input.byteLength };
-}
-
-/**
- * After an evaluation: a fresh-instance evaluation closes its instance and has the next one made; a
- * reused instance is reset (Extism memory and vars) and kept, unless the evaluation failed, its input
- * was large or the instance has served long enough.
- */
-export function release(task: ScriptTask, instance: Acquired, failed: boolean): void {
-  instance.binding.task = instance.binding.logs = undefined;
-  const keep = task.reuseInstance && !failed && instance.uses + 1 < MAX_USES && task.input.byteLength <= SPARE_INPUT_BYTES;
-  if (keep) {
-    const key = keyOf(task);
-    const vars = instance.binding.vars;
-    for (const name of vars?.keys ?? []) vars!.context.deleteVariable(name);
-    vars?.keys.clear();
-    void instance.plugin.reset().then(() => {
-      const other = reusable.get(key);
-      if (other) other.plugin.close().catch(() => {});
-      reusable.set(key, { ...instance, uses: instance.uses + 1 });
-    });
-    return;
-  }
-  // The SDK's contract; with the worker's own WASI nothing native is held, so nothing waits for it.
-  instance.plugin.close().catch(() => {});
-  // Once the result is on its way, this idle worker instantiates the next evaluation's instance.
-  if (!task.reuseInstance && !task.probe) setImmediate(() => prepareNext(task));
-}
-
-/** Makes the instance the next evaluation of this script and args will use. */
-export function prepareNext(task: ScriptTask): void {
-  const key = keyOf(task);
-  if (spares.has(key)) return;
-  if (spares.size >= MAX_SPARES) {
-    const [oldest, spare] = spares.entries().next().value as [string, Spare];
-    spares.delete(oldest);
-    discard(spare);
-  }
-  const binding: Binding = {};
-  const maxInputBytes = Math.max(SPARE_INPUT_BYTES, task.input.byteLength);
-  const plugin = create(task, binding, maxInputBytes);
-  plugin.catch(() => spares.delete(key));
-  spares.set(key, { plugin, binding, maxInputBytes });
+  const made = Host.create(task, Math.max(SPARE_INPUT_BYTES, task.input.byteLength));
+  hosts.set(key, made);
+  made.catch(() => hosts.delete(key));
+  return made;
 }

@@ -18,6 +18,8 @@ export interface HostChannel {
 export interface ScriptTask {
   /** Compiled once at load; structured-cloned, never recompiled. */
   module: WebAssembly.Module;
+  /** What the Extism SDK instantiates in the policy's place, and the imports it re-exports (src/wasm/host-proxy.ts). */
+  proxy: { module: WebAssembly.Module; proxied: { module: string; name: string }[] };
   /** Identifies the compiled module (script digest and memory cap): instances made ahead are keyed by it. */
   instanceKey: string;
   /** The exact Extism input bytes. */
@@ -39,8 +41,6 @@ export interface ScriptTask {
   allowedHosts: string[];
   /** Present when the script makes host calls that need the main thread (HTTP, discover). */
   host?: HostChannel;
-  /** ISOLATION_REUSED_INSTANCE: keep the instance for the next evaluation of the same script and args. */
-  reuseInstance: boolean;
   /** Only instantiate (load-time readiness check); `Execute` is not called. */
   probe?: boolean;
 }

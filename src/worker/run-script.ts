@@ -1,9 +1,8 @@
-import type { Plugin } from '@extism/extism';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { ErrorData } from '../errors/policyd-error.js';
 import { classifyGuestError } from './errors.js';
 import { GuestLogs } from './guest-logs.js';
-import { acquire, release, type Acquired } from './instances.js';
+import { hostFor, type Host, type PolicyInstance } from './instances.js';
 import { parseOutput } from './output.js';
 import type { ScriptOutcome, ScriptTask } from './protocol.js';
 
@@ -11,37 +10,33 @@ import type { ScriptOutcome, ScriptTask } from './protocol.js';
  * A guest that trapped with its memory more than half way to the cap most likely failed to grow it
  * (memory.grow only returns -1; the guest then aborts), so the failure is reported as memory.
  */
-async function nearMemoryCap(plugin: Plugin, limitPages: number): Promise<boolean> {
-  const memory = (await plugin.getInstance()).exports.memory as WebAssembly.Memory | undefined;
-  return memory !== undefined && memory.buffer.byteLength * 2 > limitPages * PAGE_BYTES;
+function nearMemoryCap(instance: PolicyInstance, limitPages: number): boolean {
+  return instance.memory !== undefined && instance.memory.buffer.byteLength * 2 > limitPages * PAGE_BYTES;
 }
 
 /**
- * One evaluation of one script: a never-used Extism plugin instance of the cached compiled module (no
- * guest state survives an evaluation) unless the policy opted into reused instances, `Execute` called
+ * One evaluation of one script: an Extism plugin instance of the cached compiled module in the state of
+ * a never-used one (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called
  * with the material, the output parsed by Chainloop's rules.
  */
 export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
   const logs = new GuestLogs(task.maxLogEntries);
   const fail = (error: ErrorData): ScriptOutcome => ({ ok: false, error, logs: logs.finish() });
-  let instance: Acquired | undefined;
-  let failed = true;
+  let host: Host | undefined;
   try {
+    let instance: PolicyInstance;
     try {
-      instance = await acquire(task);
-      instance.binding.task = task;
-      instance.binding.logs = logs;
+      host = await hostFor(task);
+      instance = host.instance(task);
     } catch (err) {
       return fail(classifyGuestError(err, 'create'));
     }
-    const { plugin } = instance;
     if (task.probe) return { ok: true, result: { skipped: false, skipReason: '', violations: [], ignore: true }, logs: logs.finish() };
     let output: Uint8Array | null;
     try {
-      const out = await plugin.call('Execute', task.input);
-      output = out ? out.bytes() : null;
+      output = await host.execute(instance, { task, logs, httpStatus: 0 });
     } catch (err) {
-      const exhausted = logs.sawMemoryLimit || (err instanceof WebAssembly.RuntimeError && (await nearMemoryCap(plugin, task.memoryLimitPages)));
+      const exhausted = logs.sawMemoryLimit || (err instanceof WebAssembly.RuntimeError && nearMemoryCap(instance, task.memoryLimitPages));
       return fail(classifyGuestError(err, 'call', exhausted));
     }
     if (output && output.byteLength > task.maxOutputBytes) {
@@ -53,12 +48,12 @@ export default async function runScript(task: ScriptTask): Promise<ScriptOutcome
     try {
       const result = parseOutput(output, task.policyName);
       const raw = task.includeRawOutput && output ? { output: output.slice() } : {};
-      failed = false;
       return { ok: true, result, logs: logs.finish(), ...raw };
     } catch (err) {
       return fail(classifyGuestError(err, 'call'));
     }
   } finally {
-    if (instance) release(task, instance, failed);
+    // Once the result is on its way, this idle worker makes the next evaluation's instance.
+    if (host) setImmediate(() => host!.prepare(task));
   }
 }

@@ -1,12 +1,13 @@
 /**
  * Run as a child process with --expose-gc (test/e2e/memory.test.ts): evaluates a policy module in this
- * thread the way a pool worker does (acquire, Execute, release) and prints, as JSON, what the memory
- * test asserts: how many of the instances it made were collected, and the RSS after warm-up and at the end.
- * argv: module path, evaluations.
+ * thread the way a pool worker does and prints, as JSON, what the memory test asserts: how many of the
+ * policy instances it made were collected, how many Extism hosts it made, and the RSS after warm-up and
+ * at the end. argv: module path, evaluations.
  */
 import { readFileSync } from 'node:fs';
 import { compilePolicyModule } from '../../src/wasm/inspect.js';
-import { acquire, release } from '../../src/worker/instances.js';
+import { GuestLogs } from '../../src/worker/guest-logs.js';
+import { hostFor } from '../../src/worker/instances.js';
 import runScript from '../../src/worker/run-script.js';
 import type { ScriptTask } from '../../src/worker/protocol.js';
 
@@ -15,9 +16,9 @@ const evaluations = Number(count);
 const gc = (globalThis as { gc?: () => void }).gc!;
 const facts = await compilePolicyModule(readFileSync(path), path, 256);
 const task: ScriptTask = {
-  module: facts.module, instanceKey: path, input: new TextEncoder().encode('{"a":1}'), useWasi: facts.usesWasi,
+  module: facts.module, proxy: facts.proxy, instanceKey: path, input: new TextEncoder().encode('{"a":1}'), useWasi: facts.usesWasi,
   memoryLimitPages: 256, maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'soak', logLevel: 'error',
-  maxLogEntries: 100, includeRawOutput: false, allowedHosts: [], reuseInstance: process.env.REUSE === '1',
+  maxLogEntries: 100, includeRawOutput: false, allowedHosts: [],
 };
 // Each evaluation is its own worker task, so the event loop turns between them (V8 frees wasm memories then).
 const nextTask = () => new Promise((resolve) => setImmediate(resolve));
@@ -28,16 +29,17 @@ const settle = async () => {
   }
 };
 
-// Every instance an evaluation used must become garbage once it is released.
+// Every policy instance an evaluation used must become garbage once the evaluation is over; the host stays.
 let collected = 0;
 const registry = new FinalizationRegistry(() => collected++);
 const tracked = 100;
+const hosts = new Set<unknown>();
 for (let i = 0; i < tracked; i++) {
-  const instance = await acquire(task);
-  registry.register(await instance.plugin.getInstance(), i);
-  const out = await instance.plugin.call('Execute', task.input);
-  if (!out) throw new Error('no output');
-  release(task, instance, false);
+  const host = await hostFor(task);
+  hosts.add(host);
+  const instance = host.instance(task);
+  registry.register(instance.instance, i);
+  if (!(await host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0 }))) throw new Error('no output');
   await nextTask();
 }
 await settle();
@@ -54,4 +56,4 @@ for (let i = 0; i < evaluations; i++) {
   }
 }
 await settle();
-console.log(JSON.stringify({ tracked, collected, rssAfterWarmUp, rssAtEnd: process.memoryUsage().rss }));
+console.log(JSON.stringify({ tracked, collected, hosts: hosts.size, rssAfterWarmUp, rssAtEnd: process.memoryUsage().rss }));

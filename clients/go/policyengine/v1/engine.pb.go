@@ -201,9 +201,8 @@ const (
 	Isolation_ISOLATION_UNSPECIFIED Isolation = 0
 	// Every evaluation runs in a never-used instance: no guest state crosses evaluations.
 	Isolation_ISOLATION_FRESH_INSTANCE Isolation = 1
-	// Opt-in, for stateless policies: an instance per worker and (script, args) is reused, with Extism's
-	// memory and vars reset between evaluations; the guest's own globals and linear memory persist. An
-	// instance is discarded after an error, after a large input, and after 1,000 evaluations.
+	// Retired: accepted and treated as ISOLATION_FRESH_INSTANCE, which now costs what reusing an instance
+	// did (each evaluation gets a new policy instance in a kept Extism host; see docs/design-notes.md).
 	Isolation_ISOLATION_REUSED_INSTANCE Isolation = 2
 )
 

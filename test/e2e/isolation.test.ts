@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compilePolicyModule } from '../../src/wasm/inspect.js';
+import { GuestLogs } from '../../src/worker/guest-logs.js';
+import { Host, hostFor } from '../../src/worker/instances.js';
+import type { ScriptTask } from '../../src/worker/protocol.js';
+import { wat } from '../helpers/wat.js';
+
+/**
+ * A guest that reports every piece of state it can observe at the start of Execute — its own global,
+ * a linear-memory cell, memory.size, an Extism var, Extism block 0, which Extism blocks exist, the last
+ * HTTP status, config, and whether its stdout descriptor is open — then changes each of them as its
+ * input says. Its output is those observations as little-endian i32s.
+ */
+const OBSERVER = `(module
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "length" (func $length (param i64) (result i64)))
+  (import "extism:host/env" "load_u8" (func $load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (import "extism:host/env" "var_get" (func $var_get (param i64) (result i64)))
+  (import "extism:host/env" "var_set" (func $var_set (param i64 i64)))
+  (import "extism:host/env" "config_get" (func $config_get (param i64) (result i64)))
+  (import "extism:host/env" "http_status_code" (func $http_status (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+  (memory (export "memory") 1 4)
+  (global $calls (mut i32) (i32.const 0))
+  (global $out (mut i32) (i32.const 1024))
+  (data (i32.const 0) "k")
+  (data (i32.const 8) "args")
+  (func $emit (param $v i32) (i32.store (global.get $out) (local.get $v)) (global.set $out (i32.add (global.get $out) (i32.const 4))))
+  ;; an Extism block holding guest memory [ptr, ptr+n)
+  (func $block (param $ptr i32) (param $n i32) (result i64) (local $o i64) (local $i i32)
+    (local.set $o (call $alloc (i64.extend_i32_u (local.get $n))))
+    (block $done (loop $copy
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (call $store_u8 (i64.add (local.get $o) (i64.extend_i32_u (local.get $i))) (i32.load8_u (i32.add (local.get $ptr) (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $copy)))
+    (local.get $o))
+  (func (export "Execute") (result i32) (local $op i32) (local $v i64) (local $i i32)
+    (local.set $op (call $input_load_u8 (i64.const 0)))
+    (call $emit (global.get $calls))
+    (call $emit (i32.load (i32.const 100)))
+    (call $emit (memory.size))
+    (local.set $v (call $var_get (call $block (i32.const 0) (i32.const 1))))
+    (call $emit (if (result i32) (i64.eqz (local.get $v)) (then (i32.const -1)) (else (call $load_u8 (local.get $v)))))
+    (call $emit (call $load_u8 (i64.const 0)))
+    ;; which of blocks 1..8 exist (length of a missing block is 0)
+    (local.set $i (i32.const 1))
+    (block $done (loop $blocks
+      (br_if $done (i32.gt_u (local.get $i) (i32.const 8)))
+      (call $emit (i32.wrap_i64 (call $length (i64.shl (i64.extend_i32_u (local.get $i)) (i64.const 48)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $blocks)))
+    (call $emit (call $http_status))
+    (call $emit (i32.wrap_i64 (call $length (call $config_get (call $block (i32.const 8) (i32.const 4))))))
+    ;; stdout: iovec at 200 -> (0, 1), nwritten at 208
+    (i32.store (i32.const 200) (i32.const 0)) (i32.store (i32.const 204) (i32.const 1))
+    (call $emit (call $fd_write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 208)))
+    ;; change everything
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (i32.store (i32.const 100) (i32.add (i32.load (i32.const 100)) (local.get $op)))
+    (call $store_u8 (i64.const 0) (local.get $op))
+    (if (i32.and (local.get $op) (i32.const 1)) (then (call $var_set (call $block (i32.const 0) (i32.const 1)) (call $block (i32.const 100) (i32.const 1)))))
+    (if (i32.and (local.get $op) (i32.const 2)) (then (drop (memory.grow (i32.const 1)))))
+    (if (i32.and (local.get $op) (i32.const 4)) (then (drop (call $fd_close (i32.const 1)))))
+    (if (i32.and (local.get $op) (i32.const 8)) (then (drop (call $alloc (i64.const 16)))))
+    (call $output_set (call $block (i32.const 1024) (i32.sub (global.get $out) (i32.const 1024))) (i64.extend_i32_u (i32.sub (global.get $out) (i32.const 1024))))
+    (i32.const 0)))`;
+
+async function observerTask(input: number, args?: string): Promise<ScriptTask> {
+  const facts = await compilePolicyModule(await wat(OBSERVER), 'observer', 64);
+  return {
+    module: facts.module, proxy: facts.proxy, instanceKey: 'observer', input: new Uint8Array([input]), args, useWasi: facts.usesWasi,
+    memoryLimitPages: 64, maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'observer', logLevel: 'error',
+    maxLogEntries: 10, includeRawOutput: false, allowedHosts: [],
+  };
+}
+
+const hex = (bytes: Uint8Array | null) => Buffer.from(bytes ?? []).toString('hex');
+
+/** A small seeded generator, so a failure names a sequence that can be replayed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) & 0xff);
+}
+
+describe('isolation: a kept Extism host with a new policy instance per evaluation is a new plugin per evaluation', () => {
+  it('the observer sees its own changes when an instance is used twice (the probe is sensitive)', async () => {
+    const task = await observerTask(15);
+    const host = await Host.create(task, 2 ** 20);
+    const instance = host.instance(task);
+    const run = () => host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0 });
+    assert.notEqual(hex(await run()), hex(await run()));
+  });
+
+  const seed = Number(process.env.ISOLATION_SEED ?? 20261126);
+  it(`gives byte-identical observations to new plugins over a random sequence of 300 evaluations (seed ${seed})`, async () => {
+    const next = random(seed);
+    for (let step = 0; step < 300; step++) {
+      const op = next();
+      const args = op & 0x10 ? '{"a":"b"}' : undefined;
+      const task = await observerTask(op, args);
+      const kept = await hostFor(task);
+      const seen = hex(await kept.execute(kept.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0 }));
+      setImmediate(() => kept.prepare(task));
+      const fresh = await Host.create(task, 2 ** 20);
+      const expected = hex(await fresh.execute(fresh.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0 }));
+      fresh.close();
+      assert.equal(seen, expected, `step ${step}, op ${op}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  });
+});
