@@ -1,4 +1,5 @@
 # wasm-policyd container image: built with Node 20 on Debian, run on distroless Node 20 as non-root.
+# Not yet Node 24: memory still grows per evaluation there (docs/design-notes.md, "Node 24").
 #   docker build -t wasm-policyd .
 #   docker run --rm -p 50051:50051 -p 9090:9090 wasm-policyd
 FROM node:20-bookworm-slim AS build

@@ -17,6 +17,12 @@ import { WASI_MODULE } from './host-surface.js';
  */
 export const PROXY_EXECUTE_MODULE = 'policyd:guest';
 export const PROXY_EXECUTE = 'Execute';
+/**
+ * Where the proxy imports the functions the daemon serves itself (var_set, HTTP, discover). Not under
+ * `extism:host/env`: where JSPI exists (Node 24), the SDK swaps anything it finds there as
+ * `http_request` for its own suspending fetch, which a synchronous policy call cannot use.
+ */
+export const DAEMON_HOST_MODULE = 'policyd:host';
 
 const enum Section { Type = 1, Import = 2, Export = 7 }
 /** func type () -> (): the proxy's Execute; the SDK ignores what Execute returns. */
@@ -30,9 +36,10 @@ export interface HostProxy {
 
 /**
  * The proxy for a policy module: every function import that is not WASI (WASI is the worker's, given to
- * each instance directly) goes through the SDK.
+ * each instance directly) goes through the SDK; those named in `daemonServed` (by policy namespace and
+ * name) are imported from DAEMON_HOST_MODULE under the same name.
  */
-export function hostProxy(policy: Uint8Array, label: string): HostProxy {
+export function hostProxy(policy: Uint8Array, label: string, daemonServed: (module: string, name: string) => boolean): HostProxy {
   let types: Uint8Array = new Uint8Array([0]);
   const imports: Uint8Array[] = [];
   const proxied: HostProxy['proxied'] = [];
@@ -45,7 +52,8 @@ export function hostProxy(policy: Uint8Array, label: string): HostProxy {
         const [name, afterName] = readName(section, afterModule);
         const end = skipImportDescription(section, afterName);
         if (section[afterName] === ExternalKind.Function && module !== WASI_MODULE) {
-          imports.push(section.subarray(p, end));
+          const from = daemonServed(module, name) ? DAEMON_HOST_MODULE : module;
+          imports.push(new Uint8Array([...writeName(from), ...section.subarray(afterModule, end)]));
           proxied.push({ module, name });
         }
         p = end;

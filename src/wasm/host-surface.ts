@@ -30,6 +30,13 @@ const WASI_FUNCTIONS = new Set([
   'sock_recv', 'sock_send', 'sock_shutdown',
 ]);
 
+/** Functions the daemon serves itself rather than the Extism SDK's kernel. */
+const DAEMON_SERVED = new Set(['var_set', 'http_request', 'http_status_code', 'http_headers']);
+
+export function isDaemonServed(module: string, name: string): boolean {
+  return module === EXTISM_ENV ? DAEMON_SERVED.has(name) : (DISCOVER_NAMESPACES as readonly string[]).includes(module) && name === DISCOVER_FUNCTION;
+}
+
 export function isProvided(module: string, name: string): boolean {
   if (module === EXTISM_ENV) return EXTISM_KERNEL.includes(name);
   if (module === WASI_MODULE) return WASI_FUNCTIONS.has(name);

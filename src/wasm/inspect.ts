@@ -1,5 +1,5 @@
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
-import { DISCOVER_FUNCTION, EXTISM_ENV, WASI_MODULE, isProvided } from './host-surface.js';
+import { DISCOVER_FUNCTION, EXTISM_ENV, WASI_MODULE, isDaemonServed, isProvided } from './host-surface.js';
 import { capMemory } from './memory-limit.js';
 import { hostProxy, type HostProxy } from './host-proxy.js';
 
@@ -53,7 +53,7 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
   try {
     const capped = capMemory(bytes, memoryLimitPages, label);
     module = await WebAssembly.compile(capped);
-    const made = hostProxy(capped, label);
+    const made = hostProxy(capped, label, isDaemonServed);
     proxy = { module: await WebAssembly.compile(made.module), proxied: made.proxied };
   } catch (err) {
     if (err instanceof PolicydError) throw err;

@@ -1,6 +1,6 @@
 import createPlugin, { type CallContext, type Plugin } from '@extism/extism';
-import { PROXY_EXECUTE, PROXY_EXECUTE_MODULE } from '../wasm/host-proxy.js';
-import { DISCOVER_FUNCTION, DISCOVER_NAMESPACES, EXTISM_ENV, WASI_MODULE } from '../wasm/host-surface.js';
+import { DAEMON_HOST_MODULE, PROXY_EXECUTE, PROXY_EXECUTE_MODULE } from '../wasm/host-proxy.js';
+import { DISCOVER_FUNCTION, WASI_MODULE } from '../wasm/host-surface.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import { discoverFunction } from './discover.js';
 import type { GuestLogs } from './guest-logs.js';
@@ -165,8 +165,8 @@ export class Host {
   /** A fresh object per plugin: the SDK binds (and in worker mode mutates) what it is given. */
   #hostFunctions(): Record<string, Record<string, HostFunction>> {
     const evaluation = (cp: CallContext) => cp.hostContext<Evaluation | null>();
-    const functions: Record<string, Record<string, HostFunction>> = {
-      [EXTISM_ENV]: { var_set: this.#varSet(), ...httpFunctions(evaluation) },
+    return {
+      [DAEMON_HOST_MODULE]: { var_set: this.#varSet(), ...httpFunctions(evaluation), [DISCOVER_FUNCTION]: discoverFunction(evaluation) },
       [PROXY_EXECUTE_MODULE]: {
         [PROXY_EXECUTE]: (cp: CallContext) => {
           this.#context = cp;
@@ -174,9 +174,6 @@ export class Host {
         },
       },
     };
-    const discover = discoverFunction(evaluation);
-    for (const ns of DISCOVER_NAMESPACES) functions[ns] = { [DISCOVER_FUNCTION]: discover };
-    return functions;
   }
 
   /**

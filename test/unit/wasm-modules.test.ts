@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { WASI_MODULE } from '../../src/wasm/host-surface.js';
+import { WASI_MODULE, isDaemonServed } from '../../src/wasm/host-surface.js';
 import { capMemory } from '../../src/wasm/memory-limit.js';
-import { PROXY_EXECUTE, PROXY_EXECUTE_MODULE, hostProxy } from '../../src/wasm/host-proxy.js';
+import { DAEMON_HOST_MODULE, PROXY_EXECUTE, PROXY_EXECUTE_MODULE, hostProxy } from '../../src/wasm/host-proxy.js';
 import { GuestWasi, WASIProcExit } from '../../src/worker/wasi.js';
 import { chainloopFixture } from '../helpers/paths.js';
 import { wat } from '../helpers/wat.js';
@@ -15,7 +15,7 @@ describe('host proxy (why: src/wasm/host-proxy.ts)', () => {
   const tinygo = chainloopFixture('simple_test_policy');
 
   it("imports every non-WASI function Chainloop's TinyGo policy imports, with the same names and types, and re-exports each", () => {
-    const { module, proxied } = hostProxy(tinygo, 'tinygo');
+    const { module, proxied } = hostProxy(tinygo, 'tinygo', isDaemonServed);
     const expected = importsOf(tinygo).filter((i) => i.module !== WASI_MODULE).map((i) => ({ module: i.module, name: i.name }));
     assert.deepEqual(proxied, expected);
     assert.ok(expected.some((i) => i.module === 'extism:host/env' && i.name === 'output_set'));
@@ -26,23 +26,27 @@ describe('host proxy (why: src/wasm/host-proxy.ts)', () => {
   it('links: a policy instantiated against the re-exported functions calls the host through them', async () => {
     const policy = await wat(`(module (import "extism:host/env" "length" (func $length (param i64) (result i64)))
       (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
-      (func (export "Execute") (result i32) (i32.wrap_i64 (call $length (i64.const 7)))))`);
-    const { module } = hostProxy(policy, 'policy');
+      (import "env" "chainloop_discover" (func $discover (param i64 i64) (result i64)))
+      (func (export "Execute") (result i32) (i32.wrap_i64 (i64.add (call $length (i64.const 7)) (call $discover (i64.const 1) (i64.const 2))))))`);
+    const { module } = hostProxy(policy, 'policy', isDaemonServed);
     const seen: bigint[] = [];
+    // The kernel's function comes from the SDK's namespace; the daemon's own (discover) from the daemon's.
     const proxy = new WebAssembly.Instance(new WebAssembly.Module(module), {
       'extism:host/env': { length: (n: bigint) => (seen.push(n), n * 2n) },
+      [DAEMON_HOST_MODULE]: { chainloop_discover: (a: bigint, b: bigint) => a + b + 100n },
       [PROXY_EXECUTE_MODULE]: { [PROXY_EXECUTE]: () => {} },
     });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(policy), {
       'extism:host/env': { length: proxy.exports['0'] },
+      env: { chainloop_discover: proxy.exports['1'] },
       wasi_snapshot_preview1: { sched_yield: () => 0 },
     });
-    assert.equal((instance.exports.Execute as () => number)(), 14);
+    assert.equal((instance.exports.Execute as () => number)(), 14 + 103);
     assert.deepEqual(seen, [7n]);
   });
 
   it('works for a policy with no host imports at all', async () => {
-    const { module, proxied } = hostProxy(await wat('(module (func (export "Execute") (result i32) (i32.const 0)))'), 'bare');
+    const { module, proxied } = hostProxy(await wat('(module (func (export "Execute") (result i32) (i32.const 0)))'), 'bare', isDaemonServed);
     assert.deepEqual(proxied, []);
     assert.deepEqual(exportNames(module), [PROXY_EXECUTE]);
   });
