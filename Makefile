@@ -53,7 +53,7 @@ python-client:
 	scripts/install-python-grpc.sh
 
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: build examples go-client python-client
+test: build examples go-client python-client h2load
 	@echo "node $$(node --version), go $$(go env GOVERSION)"
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 	@echo "the same suite on Node $$($(NODE24) --version)"
@@ -64,8 +64,10 @@ run: build examples
 	$(NODE) dist/src/cli/main.js serve --policy examples/policies $(ARGS)
 
 ## bench: measure against the transport ceiling and Chainloop's compile-per-evaluation; writes bench/RESULTS.md
-bench: build examples
+## (Node load generator) and bench/NATIVE.md (h2load: the hot-path targets)
+bench: build examples h2load
 	$(NODE) dist/bench/run.js
+	$(NODE) dist/bench/native.js
 
 ## h2load: Debian's nghttp2-client, the native gRPC load generator of bench/ (needs root and apt-get)
 h2load:

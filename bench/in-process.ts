@@ -52,7 +52,7 @@ const createPlugin = require(workerData.extism);
     // evaluation) has no cache at all.
     const tag = Buffer.from([0, 9, 1, 0x75, thread, calls & 255, (calls >> 8) & 255, (calls >> 16) & 255, (calls >>> 24) & 255, 0, 0]);
     const compiled = await WebAssembly.compile(Buffer.concat([module, tag]));
-    const plugin = await createPlugin({ wasm: [{ module: compiled }] }, { useWasi: false });
+    const plugin = await createPlugin({ wasm: [{ module: compiled }] }, { useWasi: workerData.wasi });
     await plugin.call('Execute', input);
     await plugin.close();
     calls++;
@@ -65,7 +65,7 @@ const createPlugin = require(workerData.extism);
  * Chainloop's engine, reproduced in Node: compile + instantiate + call for every evaluation, on as
  * many threads as the daemon has workers (Chainloop evaluates attachments in parallel).
  */
-export async function chainloopBaseline(module: Uint8Array, input: Uint8Array, durationMs: number, threads: number): Promise<{ throughput: number }> {
+export async function chainloopBaseline(module: Uint8Array, input: Uint8Array, durationMs: number, threads: number, wasi = false): Promise<{ throughput: number }> {
   const extism = createRequire(import.meta.url).resolve('@extism/extism');
   const start = performance.now();
   const counts = await Promise.all(
@@ -73,7 +73,7 @@ export async function chainloopBaseline(module: Uint8Array, input: Uint8Array, d
       { length: threads },
       (_, thread) =>
         new Promise<number>((resolve, reject) => {
-          const w = new Worker(BASELINE_WORKER, { eval: true, workerData: { module, input, durationMs, thread, extism } });
+          const w = new Worker(BASELINE_WORKER, { eval: true, workerData: { module, input, durationMs, thread, extism, wasi } });
           w.once('message', resolve);
           w.once('error', reject);
         }),

@@ -60,12 +60,12 @@ export function startDaemon(socket: string, flags: string[] = []): Promise<Daemo
 }
 
 /** Starts the no-op gRPC server (transport ceiling) as its own process. */
-export function startNoopServer(socket: string): Promise<{ tcp: string; unix: string; stop(): void }> {
+export function startNoopServer(socket: string): Promise<{ tcp: string; unix: string; pid: number; stop(): void }> {
   const child = spawn(process.execPath, [...NODE_ARGS, `${ROOT}dist/bench/noop-server.js`, '127.0.0.1:0', `unix://${socket}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve) => {
     child.stdout!.once('data', (chunk: Buffer) => {
       const a = JSON.parse(chunk.toString()) as { tcp: string; unix: string };
-      resolve({ ...a, stop: () => child.kill('SIGKILL') });
+      resolve({ ...a, pid: child.pid!, stop: () => child.kill('SIGKILL') });
     });
   });
 }

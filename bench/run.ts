@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { PolicyEngineClient } from '../src/cli/remote-client.js';
-import { Isolation } from '../src/gen/policyengine/v1/engine_pb.js';
 import { bigModule, cyclonedx, withCustomSection } from './fixtures.js';
 import { chainloopBaseline, rawInProcess, type InProcessResult } from './in-process.js';
 import { runLoad, startDaemon, startNoopServer, type Daemon, type LoadResult } from './processes.js';
@@ -49,9 +48,9 @@ async function repeated(what: string, run: () => Promise<LoadResult>): Promise<L
   return out;
 }
 
-async function load(client: PolicyEngineClient, name: string, wasm: Uint8Array, reuse = false): Promise<number> {
+async function load(client: PolicyEngineClient, name: string, wasm: Uint8Array): Promise<number> {
   const t = performance.now();
-  await client.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name, isolation: reuse ? Isolation.REUSED_INSTANCE : Isolation.FRESH_INSTANCE });
+  await client.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name });
   return performance.now() - t;
 }
 
@@ -80,9 +79,6 @@ let client = new PolicyEngineClient(daemon.unix);
 await load(client, 'bench', trivial);
 await load(client, 'bench-big', big);
 await load(client, 'bench-sbom', sbomPolicy);
-// The opt-in reused-instance isolation, on copies of the same modules (distinct digests).
-await load(client, 'bench-reused', withCustomSection(trivial, 'reused'), true);
-await load(client, 'bench-big-reused', withCustomSection(big, 'reused'), true);
 const matrix: Record<string, LoadResult> = {};
 for (const transport of ['unix', 'tcp'] as const) {
   for (const c of CONCURRENCY) {
@@ -101,9 +97,6 @@ for (const size of SIZES) {
 results.materials = sizes;
 const bigDaemon = await repeated('big module 1KiB unix c=32', () => runLoad({ target: daemon.unix, policy: 'bench-big', material: materialFiles['1KiB'], concurrency: 32, durationMs: D, warmupMs: WARM }));
 results.bigModuleDaemon = bigDaemon;
-const reusedTrivial = await repeated('reused instances, trivial 1KiB unix c=32', () => runLoad({ target: daemon.unix, policy: 'bench-reused', material: materialFiles['1KiB'], concurrency: 32, durationMs: D, warmupMs: WARM }));
-const reusedBig = await repeated('reused instances, big module 1KiB unix c=32', () => runLoad({ target: daemon.unix, policy: 'bench-big-reused', material: materialFiles['1KiB'], concurrency: 32, durationMs: D, warmupMs: WARM }));
-results.reused = { trivial: reusedTrivial, big: reusedBig };
 
 // ---------------------------------------------------------------- LoadPolicy cold
 const coldLoads = { '30KB': [] as number[], '1MB': [] as number[] };
@@ -170,8 +163,6 @@ const r = results as any;
 const targets = [
   { id: 'R1', what: 'throughput, trivial policy, 1 KiB, c=32, unix ÷ no-op RPC ceiling', value: r.daemon['unix-c32'].throughput / r.ceiling['unix-c32'].throughput, target: '≥ 0.85', pass: (v: number) => v >= 0.85, fmt: (v: number) => v.toFixed(2) },
   { id: 'R2', what: `throughput with the ${(big.byteLength / 1000).toFixed(0)} KB module ÷ Chainloop-style compile per evaluation`, value: r.bigModuleDaemon.throughput / r.chainloopBaseline.throughput, target: '≥ 20', pass: (v: number) => v >= 20, fmt: (v: number) => v.toFixed(1) },
-  { id: 'R1r', what: 'R1 with the opt-in reused instances (not the default isolation)', value: r.reused.trivial.throughput / r.ceiling['unix-c32'].throughput, target: '(informative)', pass: () => true, fmt: (v: number) => v.toFixed(2) },
-  { id: 'R2r', what: 'R2 with the opt-in reused instances', value: r.reused.big.throughput / r.chainloopBaseline.throughput, target: '≥ 20', pass: (v: number) => v >= 20, fmt: (v: number) => v.toFixed(1) },
   { id: 'R3', what: 'p50 added latency at c=1 over the raw in-process call (unix), ms', value: r.daemon['unix-c1'].p50 - r.raw['trivial-fresh'].p50, target: '≤ 0.3 ms', pass: (v: number) => v <= 0.3, fmt: (v: number) => v.toFixed(3) },
   { id: 'R4', what: `${SIZES.at(-1)} SBOM end to end ÷ raw in-process evaluation (p50)`, value: r.materials[SIZES.at(-1)!].p50 / r.raw[`sbom-${SIZES.at(-1)}-fresh`].p50, target: '≤ 1.5', pass: (v: number) => v <= 1.5, fmt: (v: number) => v.toFixed(2) },
   { id: 'R5', what: 'LoadPolicy of a ~1 MB module until ready, ms', value: r.loadPolicyMs['1MB'], target: '≤ 100 ms', pass: (v: number) => v <= 100, fmt: (v: number) => v.toFixed(1) },
@@ -203,8 +194,6 @@ ${targets.map((t) => `| ${t.id} | ${t.what} | ${t.fmt(t.value)} | ${t.target} | 
 ${Object.entries(r.ceiling as Record<string, LoadResult>).map(([k, v]) => row(`no-op RPC ceiling, ${k}`, v)).join('\n')}
 ${Object.entries(matrix).map(([k, v]) => row(`daemon, ${k}`, v)).join('\n')}
 ${row(`daemon, ${(big.byteLength / 1000).toFixed(0)} KB module, unix-c32`, bigDaemon)}
-${row('daemon, reused instances (opt-in), unix-c32', reusedTrivial)}
-${row(`daemon, reused instances (opt-in), ${(big.byteLength / 1000).toFixed(0)} KB module, unix-c32`, reusedBig)}
 
 ## Material size (Chainloop's SBOM example policy, which parses its input; unix, c=1)
 

@@ -13,11 +13,18 @@ describe('bench harness (smoke run: every step for a fraction of a second; no ti
     try {
       await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', `${ROOT}dist/bench/run.js`, '--smoke', '--out', out], { cwd: ROOT, maxBuffer: 2 ** 24 });
       const results = JSON.parse(readFileSync(join(out, 'results.smoke.json'), 'utf8'));
-      assert.deepEqual(Object.keys(results.targets), ['R1', 'R2', 'R1r', 'R2r', 'R3', 'R4', 'R5', 'R6', 'R7a', 'R7b']);
+      assert.deepEqual(Object.keys(results.targets), ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7a', 'R7b']);
       for (const [id, t] of Object.entries(results.targets as Record<string, { value: number }>)) assert.ok(Number.isFinite(t.value), id);
       assert.ok(results.daemon['unix-c32'].ok > 0 && results.ceiling['unix-c32'].ok > 0);
       assert.equal(results.overload.otherErrors, 0);
       assert.match(readFileSync(join(out, 'RESULTS.smoke.md'), 'utf8'), /\| R1 \| throughput, trivial policy/);
+
+      // The native (h2load) run: every hot-path target computed from measured numbers.
+      await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', `${ROOT}dist/bench/native.js`, '--smoke', '--out', out], { cwd: ROOT, maxBuffer: 2 ** 24 });
+      const native = JSON.parse(readFileSync(join(out, 'native.smoke.json'), 'utf8'));
+      assert.deepEqual(native.targets.map((t: { id: string }) => t.id), ['R1', 'R1', 'R2', 'R3', 'R8']);
+      for (const t of native.targets as { id: string; value: number }[]) assert.ok(Number.isFinite(t.value), t.id);
+      assert.ok(native.outcomes.ok > 0 && native.daemon.tinygoTcp.requests > 0 && native.ceiling.tcp.requests > 0);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { EvaluateRequestSchema } from '../src/gen/policyengine/v1/engine_pb.js';
+import { percentile } from './stats.js';
+
+/**
+ * h2load (C, Debian's nghttp2-client) as the native gRPC load generator: it sends one fixed, already
+ * encoded Evaluate request as fast as the target answers, so the generator's own cost stays small and
+ * is reported (its CPU seconds over the run's wall time, read with the shell's `times`). Latencies come
+ * from its per-request log. h2load judges HTTP/2 only: every gRPC status rides on a 200, so callers
+ * count outcomes on the server side (the daemon's metrics) where it matters.
+ */
+export const EVALUATE_PATH = '/policyengine.v1.PolicyEngineService/Evaluate';
+
+/** An Evaluate request as one gRPC message frame: flag 0, 4-byte big-endian length, protobuf. */
+export function evaluateFrame(file: string, policy: string, content: Uint8Array, kind: number): string {
+  const request = toBinary(EvaluateRequestSchema, create(EvaluateRequestSchema, { policy, material: { content, kind } }));
+  const frame = Buffer.alloc(5 + request.byteLength);
+  frame.writeUInt32BE(request.byteLength, 1);
+  frame.set(request, 5);
+  writeFileSync(file, frame);
+  return file;
+}
+
+export interface H2loadResult {
+  requests: number;
+  seconds: number;
+  throughput: number;
+  p50: number;
+  p99: number;
+  /** h2load's CPU time over the run's wall time (1 = one full core). */
+  generatorCpuShare: number;
+}
+
+export interface H2loadOptions {
+  /** host:port, or unix:///path. */
+  target: string;
+  body: string;
+  streams: number;
+  durationS: number;
+  warmUpS: number;
+  logFile: string;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+export function h2load(o: H2loadOptions): H2loadResult {
+  const unix = o.target.startsWith('unix://') ? o.target.slice('unix://'.length) : undefined;
+  const uri = unix ? `http://localhost${EVALUATE_PATH}` : `http://${o.target}${EVALUATE_PATH}`;
+  const args = [
+    '-c', '1', '-m', String(o.streams), '-D', String(o.durationS), '--warm-up-time', String(o.warmUpS), '-d', o.body,
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${o.logFile}`,
+    ...(unix ? [`--base-uri=unix:${unix}`] : []), uri,
+  ];
+  rmSync(o.logFile, { force: true }); // h2load appends to an existing log
+  const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  // `times` prints the shell's and then its children's user and system time.
+  const out = execFileSync('bash', ['-c', `h2load ${quoted} && times`], { encoding: 'utf8', maxBuffer: 2 ** 26 });
+  const seconds = Number(/finished in ([\d.]+)s/.exec(out)?.[1]);
+  const requests = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(out)?.[1]);
+  const [, children] = out.trim().split('\n').slice(-2);
+  const cpu = [...children!.matchAll(/(\d+)m([\d.]+)s/g)].reduce((t, m) => t + Number(m[1]) * 60 + Number(m[2]), 0);
+  // Log lines: start (µs), HTTP status, elapsed (µs).
+  const latencies = readFileSync(o.logFile, 'utf8').trim().split('\n').map((line) => Number(line.split('\t')[2]) / 1000).sort((a, b) => a - b);
+  return {
+    requests,
+    seconds,
+    throughput: requests / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    generatorCpuShare: cpu / (seconds + o.warmUpS),
+  };
+}
