@@ -114,12 +114,5 @@ export function rewriteSections(
     }
     at = end;
   }
-  if (!changed) return module;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return changed ? Buffer.concat(parts.map((part) => (part instanceof Uint8Array ? part : Uint8Array.from(part)))) : module;
 }

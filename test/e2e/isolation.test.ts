@@ -5,7 +5,7 @@ import { compilePolicyModule } from '../../src/wasm/inspect.js';
 import { GuestLogs } from '../../src/worker/guest-logs.js';
 import { Host, hostFor } from '../../src/worker/instances.js';
 import type { ScriptTask } from '../../src/worker/protocol.js';
-import { wat } from '../helpers/wat.js';
+import { BLOCK_FUNCTION, wat } from '../helpers/wat.js';
 
 /**
  * A guest that reports every piece of state it can observe at the start of Execute — its own global,
@@ -33,15 +33,7 @@ const OBSERVER = `(module
   (data (i32.const 0) "k")
   (data (i32.const 8) "args")
   (func $emit (param $v i32) (i32.store (global.get $out) (local.get $v)) (global.set $out (i32.add (global.get $out) (i32.const 4))))
-  ;; an Extism block holding guest memory [ptr, ptr+n)
-  (func $block (param $ptr i32) (param $n i32) (result i64) (local $o i64) (local $i i32)
-    (local.set $o (call $alloc (i64.extend_i32_u (local.get $n))))
-    (block $done (loop $copy
-      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-      (call $store_u8 (i64.add (local.get $o) (i64.extend_i32_u (local.get $i))) (i32.load8_u (i32.add (local.get $ptr) (local.get $i))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $copy)))
-    (local.get $o))
+  ${BLOCK_FUNCTION}
   (func (export "Execute") (result i32) (local $op i32) (local $v i64) (local $i i32)
     (local.set $op (call $input_load_u8 (i64.const 0)))
     (call $emit (global.get $calls))

@@ -14,6 +14,19 @@ export async function wat(text: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * WAT of `$block(ptr, n) -> i64`: an Extism block holding guest memory [ptr, ptr+n). Needs the
+ * `$alloc` and `$store_u8` imports of "extism:host/env".
+ */
+export const BLOCK_FUNCTION = `(func $block (param $ptr i32) (param $n i32) (result i64) (local $off i64) (local $i i32)
+  (local.set $off (call $alloc (i64.extend_i32_u (local.get $n))))
+  (block $done (loop $copy
+    (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+    (call $store_u8 (i64.add (local.get $off) (i64.extend_i32_u (local.get $i))) (i32.load8_u (i32.add (local.get $ptr) (local.get $i))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $copy)))
+  (local.get $off))`;
+
 function dataString(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
 }
@@ -41,15 +54,7 @@ export function behaviourModule(b: GuestBehaviour): Promise<Uint8Array> {
     (memory (export "memory") 1)
     (data (i32.const 0) "${dataString(out)}")
     (data (i32.const 32768) "${dataString(err)}")
-    (func $block (param $ptr i32) (param $n i32) (result i64)
-      (local $off i64) (local $i i32)
-      (local.set $off (call $alloc (i64.extend_i32_u (local.get $n))))
-      (block $done (loop $copy
-        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-        (call $store_u8 (i64.add (local.get $off) (i64.extend_i32_u (local.get $i))) (i32.load8_u (i32.add (local.get $ptr) (local.get $i))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $copy)))
-      (local.get $off))
+    ${BLOCK_FUNCTION}
     (func (export "Execute") (result i32)
       ${b.output !== undefined ? `(call $output_set (call $block (i32.const 0) (i32.const ${out.length})) (i64.const ${out.length}))` : ''}
       ${b.error !== undefined ? `(call $error_set (call $block (i32.const 32768) (i32.const ${err.length})))` : ''}
