@@ -18,8 +18,8 @@ const EXTISM_KERNEL = [
 export const DISCOVER_NAMESPACES = ['env', EXTISM_USER] as const;
 export const DISCOVER_FUNCTION = 'chainloop_discover';
 
-/** wasi_snapshot_preview1 as Node's WASI implements it (kept literal: importing node:wasi warns). */
-const WASI_FUNCTIONS = new Set([
+/** wasi_snapshot_preview1: what the worker's WASI (src/worker/wasi.ts) serves, every function of preview 1. */
+export const WASI_FUNCTIONS: ReadonlySet<string> = new Set([
   'args_get', 'args_sizes_get', 'clock_res_get', 'clock_time_get', 'environ_get', 'environ_sizes_get',
   'fd_advise', 'fd_allocate', 'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags',
   'fd_fdstat_set_rights', 'fd_filestat_get', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_pread',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { WASI_MODULE, isDaemonServed } from '../../src/wasm/host-surface.js';
+import { WASI_FUNCTIONS, WASI_MODULE, isDaemonServed, isProvided } from '../../src/wasm/host-surface.js';
 import { capMemory } from '../../src/wasm/memory-limit.js';
 import { DAEMON_HOST_MODULE, PROXY_EXECUTE, PROXY_EXECUTE_MODULE, hostProxy } from '../../src/wasm/host-proxy.js';
 import { GuestWasi, WASIProcExit } from '../../src/worker/wasi.js';
@@ -93,6 +93,12 @@ describe("the worker's WASI", () => {
         (i32.store (i32.const 32) (i32.const 64)) (i32.store (i32.const 36) (i32.const 5))
         (drop (call $write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 40))) (i32.load (i32.const 40)))`);
     assert.deepEqual((inst.exports.probe as () => number[])(), [0, 0, 0, ERRNO_BADF, 5]);
+  });
+
+  it('serves every WASI function a module may import (what the load check accepts)', () => {
+    const served = Object.keys(new GuestWasi().imports);
+    assert.ok(WASI_FUNCTIONS.size >= 46);
+    for (const name of WASI_FUNCTIONS) assert.ok(served.includes(name) && isProvided(WASI_MODULE, name), name);
   });
 
   it('turns proc_exit into a WASIProcExit carrying the code', async () => {
