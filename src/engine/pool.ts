@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { PolicydError } from '../errors/policyd-error.js';
-import type { ScriptMessage, ScriptOutcome, ScriptTask, WorkerReply } from '../worker/protocol.js';
+import type { ScriptOutcome, ScriptTask } from '../worker/protocol.js';
 
 export interface PoolOptions {
   /** Worker threads; each runs one evaluation at a time. */
@@ -20,16 +20,9 @@ const WORKER = new URL('../worker/run-script.js', import.meta.url).href;
  *
  * Admission is counted here rather than with piscina's `maxQueue`, which piscina only checks once
  * its own queue is non-empty (tasks handed to a busy worker slip past it).
- *
- * A script's compiled modules travel with its tasks only until every worker holds them: structured
- * clone copies a module's bytes on every message (a TinyGo policy is ~800 KB, ~75 µs of the main
- * thread per evaluation). A worker that gets a task without modules it lacks (it was replaced, say)
- * hands the task back and it is sent again with them.
  */
 export class ScriptPool {
-  readonly #pool: Piscina<ScriptMessage, WorkerReply>;
-  /** Threads known to hold each script's modules, by instanceKey. */
-  readonly #holders = new Map<string, Set<number>>();
+  readonly #pool: Piscina<ScriptTask, ScriptOutcome>;
   readonly threads: number;
   readonly maxQueue: number;
   #inFlight = 0;
@@ -49,8 +42,6 @@ export class ScriptPool {
       // Not the parent's execArgv: under `node --test` (Node 24) it holds flags a Worker refuses.
       execArgv: ['--disable-warning=ExperimentalWarning'],
     });
-    // A new thread holds nothing; forgetting everything is cheap and rare.
-    this.#pool.on('workerDestroy', () => this.#holders.clear());
   }
 
   /**
@@ -67,28 +58,12 @@ export class ScriptPool {
     }
     this.#inFlight++;
     try {
-      const holders = this.#holders.get(task.instanceKey);
-      const message: ScriptMessage = holders && holders.size >= this.threads ? { ...task, module: undefined, proxy: undefined } : task;
-      let reply = await this.#pool.run(message, { signal, transferList: transferList as never });
-      if (reply.ok === 'needs-modules') {
-        // The input and the host channel came back with it; nothing else was transferred.
-        reply = await this.#pool.run({ ...task, input: reply.input, host: reply.host }, { signal, transferList: [reply.input.buffer, ...(reply.host ? [reply.host.port] : [])] as never });
-      }
-      this.#hold(task.instanceKey, reply.threadId);
-      const { threadId: _, ...outcome } = reply;
-      return outcome as ScriptOutcome;
+      return await this.#pool.run(task, { signal, transferList: transferList as never });
     } catch (err) {
       throw signal.aborted ? signal.reason : err;
     } finally {
       this.#inFlight--;
     }
-  }
-
-  #hold(instanceKey: string, threadId: number): void {
-    if (this.#holders.size > 1024) this.#holders.clear(); // scripts long unloaded
-    let holders = this.#holders.get(instanceKey);
-    if (!holders) this.#holders.set(instanceKey, (holders = new Set()));
-    holders.add(threadId);
   }
 
   /** Evaluations waiting for a worker. */

@@ -36,7 +36,7 @@ export function writeU32(value: number): number[] {
 }
 
 /** Skips a LEB128 number of any width (signed constants of i64 run to ten bytes). */
-export function skipLeb(bytes: Uint8Array, at: number): number {
+function skipLeb(bytes: Uint8Array, at: number): number {
   let i = at;
   while (i < bytes.length && (bytes[i]! & 0x80) !== 0) i++;
   if (i >= bytes.length) throw new Error('truncated LEB128');
@@ -55,7 +55,7 @@ export function writeName(name: string): number[] {
 }
 
 /** Skips a value type: one byte, or a reference type with a heap type (typed function references, GC). */
-export function skipValueType(bytes: Uint8Array, at: number): number {
+function skipValueType(bytes: Uint8Array, at: number): number {
   const type = bytes[at]!;
   return type === 0x63 || type === 0x64 ? skipLeb(bytes, at + 1) : at + 1;
 }

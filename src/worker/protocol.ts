@@ -15,15 +15,11 @@ export interface HostChannel {
   timeoutMs: number;
 }
 
-/** A script's compiled modules, by `instanceKey`: sent to a worker until it has them (engine/pool.ts). */
-export interface CompiledScript {
+export interface ScriptTask {
   /** Compiled once at load; structured-cloned, never recompiled. */
   module: WebAssembly.Module;
   /** What the Extism SDK instantiates in the policy's place, and the imports it re-exports (src/wasm/host-proxy.ts). */
   proxy: { module: WebAssembly.Module; proxied: { module: string; name: string }[] };
-}
-
-export interface ScriptTask extends CompiledScript {
   /** Identifies the compiled module (script digest and memory cap): instances made ahead are keyed by it. */
   instanceKey: string;
   /** The exact Extism input bytes. */
@@ -70,15 +66,6 @@ export interface ScriptResult {
 export type ScriptOutcome =
   | { ok: true; result: ScriptResult; logs: LogRecord[]; output?: Uint8Array }
   | { ok: false; error: ErrorData; logs: LogRecord[] };
-
-/**
- * What a worker answers, naming its thread so the pool knows which workers hold a script's modules. A
- * task that came without its modules to a worker that does not have them comes back with its input.
- */
-export type WorkerReply = { threadId: number } & (ScriptOutcome | { ok: 'needs-modules'; input: Uint8Array; host?: HostChannel });
-
-/** A task as it travels: without its modules once the receiving worker holds them. */
-export type ScriptMessage = Omit<ScriptTask, keyof CompiledScript> & Partial<CompiledScript>;
 
 export type HostRequest =
   | { op: 'http'; request: GuestHttpRequest }

@@ -1,12 +1,10 @@
-import Piscina from 'piscina';
-import { threadId } from 'node:worker_threads';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { ErrorData } from '../errors/policyd-error.js';
 import { classifyGuestError } from './errors.js';
 import { GuestLogs } from './guest-logs.js';
 import { hostFor, type Host, type PolicyInstance } from './instances.js';
 import { parseOutput } from './output.js';
-import type { CompiledScript, ScriptMessage, ScriptOutcome, ScriptTask, WorkerReply } from './protocol.js';
+import type { ScriptOutcome, ScriptTask } from './protocol.js';
 
 /**
  * A guest that trapped with its memory more than half way to the cap most likely failed to grow it
@@ -17,33 +15,11 @@ function nearMemoryCap(instance: PolicyInstance, limitPages: number): boolean {
 }
 
 /**
- * The compiled modules this worker was sent, by instanceKey. A module is hundreds of kilobytes that
- * structured clone copies on every message, so the pool sends it only until this worker has it.
+ * One evaluation of one script: an Extism plugin instance of the cached compiled module in the state of
+ * a never-used one (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called
+ * with the material, the output parsed by Chainloop's rules.
  */
-const compiled = new Map<string, CompiledScript>();
-const MAX_COMPILED = 64;
-
-/** The pool worker's entry: one script of one evaluation, with the modules the task names. */
-export default async function runScript(message: ScriptMessage): Promise<WorkerReply> {
-  if (message.module && message.proxy) {
-    compiled.delete(message.instanceKey);
-    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
-    compiled.set(message.instanceKey, { module: message.module, proxy: message.proxy });
-  }
-  const modules = compiled.get(message.instanceKey);
-  if (!modules) {
-    const host = message.host && { ...message.host, port: Piscina.move(message.host.port) as typeof message.host.port };
-    return { threadId, ok: 'needs-modules', input: Piscina.move(message.input) as Uint8Array, host };
-  }
-  return { threadId, ...(await evaluateScript({ ...message, ...modules })) };
-}
-
-/**
- * One evaluation of one script: a new instance of the cached compiled module in a kept Extism host
- * (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called with the material,
- * the output parsed by Chainloop's rules.
- */
-async function evaluateScript(task: ScriptTask): Promise<ScriptOutcome> {
+export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
   const logs = new GuestLogs(task.maxLogEntries);
   const fail = (error: ErrorData): ScriptOutcome => ({ ok: false, error, logs: logs.finish() });
   let host: Host | undefined;

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Piscina } from 'piscina';
 import { compilePolicyModule } from '../../src/wasm/inspect.js';
 import { GuestLogs } from '../../src/worker/guest-logs.js';
 import { Host, hostFor } from '../../src/worker/instances.js';
@@ -110,19 +109,3 @@ describe('isolation: a kept Extism host with a new policy instance per evaluatio
   });
 });
 
-describe('the pool worker entry', () => {
-  it('hands a task back, with its input, when it arrives without modules this worker does not hold', async () => {
-    const { default: runScript } = await import('../../src/worker/run-script.js');
-    const task = await observerTask(1);
-    const reply = await runScript({ ...task, instanceKey: 'never-sent', module: undefined, proxy: undefined });
-    assert.equal(reply.ok, 'needs-modules');
-    // Outside a pool the input is still wrapped as piscina's movable value.
-    const input = reply.ok === 'needs-modules' && (reply.input as unknown as Record<symbol, Uint8Array>)[Piscina.valueSymbol];
-    assert.deepEqual(input && [...input], [1]);
-    // Once sent, the modules stay: the same key without them now evaluates (the observer's binary output
-    // is not Chainloop JSON, so the evaluation itself fails, after running).
-    const evaluated = (reply: { ok: unknown; error?: { reason: string } }) => reply.ok === false && reply.error?.reason === 'INVALID_OUTPUT';
-    assert.ok(evaluated(await runScript({ ...task, instanceKey: 'sent-once' })));
-    assert.ok(evaluated(await runScript({ ...task, instanceKey: 'sent-once', module: undefined, proxy: undefined })));
-  });
-});
