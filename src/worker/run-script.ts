@@ -15,9 +15,9 @@ function nearMemoryCap(instance: PolicyInstance, limitPages: number): boolean {
 }
 
 /**
- * One evaluation of one script: an Extism plugin instance of the cached compiled module in the state of
- * a never-used one (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called
- * with the material, the output parsed by Chainloop's rules.
+ * One evaluation of one script: a new instance of the cached compiled module in a kept Extism host (no
+ * guest state survives an evaluation: src/worker/instances.ts), `Execute` called with the material,
+ * the output parsed by Chainloop's rules.
  */
 export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
   const logs = new GuestLogs(task.maxLogEntries);
