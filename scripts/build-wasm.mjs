@@ -1,8 +1,9 @@
-// Builds every policy module from source: the example policies (AssemblyScript, built next to their
-// policy.yaml) and the test fixtures (AssemblyScript and WAT, into build/fixtures). Nothing built is
-// committed. Unchanged sources are not rebuilt.
+// Builds every policy module from source: the example policies (AssemblyScript, or Go with the standard
+// toolchain, built next to their policy.yaml) and the test fixtures (AssemblyScript and WAT, into
+// build/fixtures). Nothing built is committed. Unchanged sources are not rebuilt.
 import asc from 'assemblyscript/asc';
 import wabtInit from 'wabt';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -32,6 +33,18 @@ async function buildAs(entry, out, extra = []) {
   return true;
 }
 
+/** A Go policy: a WASI reactor with `//go:wasmexport Execute` (Go 1.24+), built by the machine's Go. */
+function buildGo(dir, out) {
+  const sources = readdirSync(dir).filter((f) => f.endsWith('.go') || f === 'go.mod').map((f) => join(dir, f));
+  if (upToDate(out, sources)) return false;
+  execFileSync('go', ['build', '-buildmode=c-shared', '-o', basename(out), '.'], {
+    cwd: dir,
+    env: { ...process.env, GOOS: 'wasip1', GOARCH: 'wasm' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return true;
+}
+
 let wabt;
 function buildWat(entry, out) {
   if (upToDate(out, [entry])) return false;
@@ -49,6 +62,7 @@ const built = [];
 for (const name of readdirSync('examples/policies')) {
   const dir = join('examples/policies', name);
   if (existsSync(join(dir, 'policy.ts')) && (await buildAs(join(dir, 'policy.ts'), join(dir, 'policy.wasm')))) built.push(dir);
+  if (existsSync(join(dir, 'go.mod')) && buildGo(dir, join(dir, 'policy.wasm'))) built.push(dir);
 }
 for (const file of readdirSync('test/fixtures/as')) {
   if (!file.endsWith('.ts')) continue;

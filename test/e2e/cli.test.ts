@@ -96,7 +96,7 @@ describe('wasm-policyd serve', () => {
     const exited = new Promise<number | null>((resolve) => daemon.on('exit', resolve));
     try {
       for (let i = 0; i < 100 && !log.includes('"msg":"ready"'); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(log, /"policies":6,"msg":"ready"/);
+      assert.match(log, /"policies":7,"msg":"ready"/);
       assert.equal(await checkHealth(socket, 'policyengine.v1.PolicyEngineService'), 'SERVING');
       const byName = await cli('eval', '--server', socket, '-p', 'simple-validation', '--material', material('simple', 'fail.json'), '--kind', 'EVIDENCE');
       assert.equal(byName.stdout, expected('simple-fail.json'), byName.stderr);

@@ -22,7 +22,7 @@ describe('Evaluate', () => {
   let d: Daemon;
   before(async () => {
     d = await startDaemon();
-    for (const name of ['simple', 'sbom', 'attestation', 'discover', 'cyclonedx-licenses']) {
+    for (const name of ['simple', 'sbom', 'attestation', 'discover', 'cyclonedx-licenses', 'go-message']) {
       const { document, scripts } = exampleRequest(example(name));
       await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
     }
@@ -42,6 +42,9 @@ describe('Evaluate', () => {
     ['git-commit-signature', 'attestation', 'not-in-toto.json', MaterialKind.ATTESTATION, {}, { violations: [], skipped: true, skipReasons: ['not an in-toto attestation'] }],
     ['policy-builtins', 'discover', 'image.txt', MaterialKind.CONTAINER_IMAGE, {}, { violations: [], skipped: true, skipReasons: ['discover returned error (check if gRPC connection is configured)'] }],
     ['cyclonedx-licenses', 'cyclonedx-licenses', 'pass.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}, { violations: [] }],
+    // Built with the standard Go toolchain (wasip1 reactor: the Go runtime starts in _initialize).
+    ['go-message', 'go-message', 'pass.json', MaterialKind.EVIDENCE, {}, { violations: [] }],
+    ['go-message', 'go-message', 'fail.json', MaterialKind.EVIDENCE, {}, { violations: ['message must be a non-empty string'] }],
     ['cyclonedx-licenses', 'cyclonedx-licenses', 'fail.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}, { violations: ["component 'readline-gpl' uses license 'GPL-3.0-only', which is not allowed", "component 'mystery' declares no license"] }],
     ['cyclonedx-licenses', 'cyclonedx-licenses', 'fail.json', MaterialKind.SBOM_CYCLONEDX_JSON, { allowed: 'MIT\nGPL-3.0-only', allow_unlicensed: 'true' }, { violations: [] }],
     ['cyclonedx-licenses', 'cyclonedx-licenses', 'pass.json', MaterialKind.SBOM_CYCLONEDX_JSON, { allowed: 'Apache-2.0, ISC' }, { violations: ["component 'express' uses license 'MIT', which is not allowed", "component 'lodash' uses license 'MIT', which is not allowed", "component 'pg' uses license 'MIT', which is not allowed"] }],

@@ -1,0 +1,3 @@
+module example.com/policies/go-message
+
+go 1.26
