@@ -58,6 +58,7 @@ async function load(client: PolicyEngineClient, name: string, wasm: Uint8Array):
 const trivial = await bigModule(2_000);
 const big = await bigModule(800_000);
 const sbomPolicy = readFileSync(`${ROOT}examples/policies/sbom/policy.wasm`);
+const tinygo = readFileSync(`${ROOT}../shared/fixtures/chainloop/simple_test_policy.wasm`);
 const materials = { '1KiB': cyclonedx(1024), '1MiB': cyclonedx(2 ** 20), '10MiB': SMOKE ? Buffer.from('{}') : cyclonedx(10 * 2 ** 20) };
 const materialFiles = Object.fromEntries(Object.entries(materials).map(([k, v]) => [k, file(`sbom-${k}.json`, v)])) as Record<keyof typeof materials, string>;
 results.inputs = { trivialModuleBytes: trivial.byteLength, bigModuleBytes: big.byteLength, sbomPolicyBytes: sbomPolicy.byteLength, materials: Object.fromEntries(Object.entries(materials).map(([k, v]) => [k, v.byteLength])) };
@@ -130,13 +131,14 @@ log('memory');
 daemon = await startDaemon(join(dir, 'm.sock'), ['--threads', '2', '--max-queue', '1024', '--max-event-loop-lag-ms', '0']);
 client = new PolicyEngineClient(daemon.unix);
 for (let i = 0; i < 10; i++) await load(client, `p${i}`, withCustomSection(i % 2 ? sbomPolicy : trivial, `p${i}`));
-await load(client, 'bench', trivial);
+// The soak evaluates a WASI policy, Chainloop's TinyGo test policy: every real Chainloop policy is one.
+await load(client, 'bench-wasi', tinygo);
 await new Promise((r) => setTimeout(r, 1000));
 const idleRss = daemon.rssMb();
 const soakRate = matrix['unix-c32']!.throughput;
-const warm = await runLoad({ target: daemon.unix, material: materialFiles['1KiB'], concurrency: 32, durationMs: Math.max(300, (SOAK / 20 / soakRate) * 1000), warmupMs: 0 });
+const warm = await runLoad({ target: daemon.unix, policy: 'bench-wasi', material: materialFiles['1KiB'], kind: KIND_SBOM, concurrency: 32, durationMs: Math.max(300, (SOAK / 5 / soakRate) * 1000), warmupMs: 0 });
 const rssAfterWarmup = daemon.rssMb();
-const soak = await runLoad({ target: daemon.unix, material: materialFiles['1KiB'], concurrency: 32, durationMs: (SOAK / soakRate) * 1000, warmupMs: 0 });
+const soak = await runLoad({ target: daemon.unix, policy: 'bench-wasi', material: materialFiles['1KiB'], kind: KIND_SBOM, concurrency: 32, durationMs: (SOAK / soakRate) * 1000, warmupMs: 0 });
 const rssAfterSoak = daemon.rssMb();
 results.memory = { idleRssMb: idleRss, rssAfterWarmupMb: rssAfterWarmup, rssAfterSoakMb: rssAfterSoak, soakEvaluations: soak.ok + warm.ok, soakErrors: soak.errors };
 log(`  idle RSS ${idleRss.toFixed(1)} MB; after ${warm.ok} ${rssAfterWarmup.toFixed(1)} MB; after ${soak.ok} more ${rssAfterSoak.toFixed(1)} MB`);
@@ -168,7 +170,7 @@ const targets = [
   { id: 'R5', what: 'LoadPolicy of a ~1 MB module until ready, ms', value: r.loadPolicyMs['1MB'], target: '≤ 100 ms', pass: (v: number) => v <= 100, fmt: (v: number) => v.toFixed(1) },
   { id: 'R6', what: 'at 2 × saturation: accepted p99, ms (excess refused at once, nothing hangs)', value: r.overload.acceptedP99, target: '≤ 50 ms', pass: (v: number) => v <= 50 && r.overload.otherErrors === 0, fmt: (v: number) => v.toFixed(1) },
   { id: 'R7a', what: 'idle RSS, 2 workers, 10 policies, MB', value: r.memory.idleRssMb, target: '≤ 150 MB', pass: (v: number) => v <= 150, fmt: (v: number) => v.toFixed(1) },
-  { id: 'R7b', what: `RSS growth over the ${SOAK / 1000}k-evaluation soak (after warm-up)`, value: r.memory.rssAfterSoakMb / r.memory.rssAfterWarmupMb - 1, target: '≤ 10 %', pass: (v: number) => v <= 0.1, fmt: (v: number) => `${(v * 100).toFixed(1)} %` },
+  { id: 'R7b', what: `RSS growth over a ${SOAK / 1000}k-evaluation soak of Chainloop's TinyGo (WASI) policy, after warm-up`, value: r.memory.rssAfterSoakMb / r.memory.rssAfterWarmupMb - 1, target: '≤ 10 %', pass: (v: number) => v <= 0.1, fmt: (v: number) => `${(v * 100).toFixed(1)} %` },
 ];
 results.targets = Object.fromEntries(targets.map((t) => [t.id, { value: t.value, pass: t.pass(t.value) }]));
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString(), smoke: SMOKE, repeats: REPEATS, durationMs: D };

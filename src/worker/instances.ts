@@ -88,13 +88,11 @@ export class Host {
   #context?: CallContext;
   #plugin!: Plugin;
 
-  private constructor(
-    readonly task: ScriptTask,
-    readonly maxInputBytes: number,
-  ) {}
+  /** Kept as long as the host: nothing of the task that made it (its input could be megabytes). */
+  private constructor(readonly maxInputBytes: number) {}
 
   static async create(task: ScriptTask, maxInputBytes: number): Promise<Host> {
-    const self = new Host(task, maxInputBytes);
+    const self = new Host(maxInputBytes);
     self.#plugin = await createPlugin(
       { wasm: [{ module: task.proxy.module }], config: task.args === undefined ? {} : { args: task.args } },
       {
