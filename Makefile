@@ -73,10 +73,9 @@ bench: build examples h2load
 h2load:
 	@command -v h2load >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nghttp2-client)
 
-## soak: the daemon's RSS against 1,000,000 evaluations of a WASI policy; ISOLATION=fresh|reused; writes bench/SOAK-$(ISOLATION).md
-ISOLATION ?= fresh
+## soak: the daemon's RSS against 1,000,000 evaluations of a WASI policy (h2load); writes bench/SOAK-fresh.md
 soak: build examples h2load
-	$(NODE) dist/bench/soak.js --isolation $(ISOLATION) --out bench/SOAK-$(ISOLATION).md $(ARGS)
+	$(NODE) dist/bench/soak.js $(ARGS)
 
 clean:
 	rm -rf dist build src/gen examples/policies/*/policy.wasm
