@@ -49,6 +49,12 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/** h2load's "finished in 1.23s" (or "987.65ms" when under a second), in seconds. */
+export function durationSeconds(out: string): number {
+  const [, value, unit] = /finished in ([\d.]+)(us|ms|s)\b/.exec(out) ?? [];
+  return Number(value) / ({ us: 1e6, ms: 1e3, s: 1 }[unit as 'us' | 'ms' | 's'] ?? NaN);
+}
+
 export function h2load(o: H2loadOptions): H2loadResult {
   const unix = o.target.startsWith('unix://') ? o.target.slice('unix://'.length) : undefined;
   const uri = unix ? `http://localhost${EVALUATE_PATH}` : `http://${o.target}${EVALUATE_PATH}`;
@@ -61,7 +67,7 @@ export function h2load(o: H2loadOptions): H2loadResult {
   const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   // `times` prints the shell's and then its children's user and system time.
   const out = execFileSync('bash', ['-c', `h2load ${quoted} && times`], { encoding: 'utf8', maxBuffer: 2 ** 26 });
-  const seconds = Number(/finished in ([\d.]+)s/.exec(out)?.[1]);
+  const seconds = durationSeconds(out);
   const requests = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(out)?.[1]);
   const [, children] = out.trim().split('\n').slice(-2);
   const cpu = [...children!.matchAll(/(\d+)m([\d.]+)s/g)].reduce((t, m) => t + Number(m[1]) * 60 + Number(m[2]), 0);

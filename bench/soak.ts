@@ -7,6 +7,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { EvaluateRequestSchema, MaterialKind } from '../src/gen/policyengine/v1/engine_pb.js';
 import { PolicyEngineClient } from '../src/cli/remote-client.js';
 import { cyclonedx } from './fixtures.js';
+import { durationSeconds } from './h2load.js';
 import { startDaemon } from './processes.js';
 
 /**
@@ -50,7 +51,7 @@ async function outcomes(): Promise<Record<string, number>> {
 /** Seconds h2load took for `n` requests. */
 function h2load(n: number): number {
   const out = execFileSync('h2load', ['-n', String(n), '-c', '1', '-m', '32', '-d', join(dir, 'body'), '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://${daemon.tcp}${METHOD}`], { encoding: 'utf8', maxBuffer: 2 ** 24 });
-  return Number(/finished in ([\d.]+)s/.exec(out)?.[1]);
+  return durationSeconds(out);
 }
 
 const rows: { evaluations: number; rssMb: number; perSecond: number }[] = [{ evaluations: 0, rssMb: daemon.rssMb(), perSecond: 0 }];
