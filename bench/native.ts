@@ -11,7 +11,7 @@ import type { ScriptTask } from '../src/worker/protocol.js';
 import { cyclonedx } from './fixtures.js';
 import { cpuSeconds, evaluateFrame, h2load, type H2loadResult } from './h2load.js';
 import { chainloopBaseline } from './in-process.js';
-import { startDaemon, startNoopServer } from './processes.js';
+import { evaluationOutcomes, startDaemon, startNoopServer } from './processes.js';
 import { percentile } from './stats.js';
 
 /**
@@ -72,9 +72,7 @@ const daemonRuns = {
   tinygoTcp: measure('TinyGo tcp', pid, daemon.tcp, bodies.tinygo),
   trivialUnixC1: measure('trivial unix c=1', pid, daemon.unix, bodies.trivial, 1),
 };
-const metrics = await (await fetch(`http://${daemon.admin}/metrics`)).text();
-const outcomes: Record<string, number> = {};
-for (const m of metrics.matchAll(/^policyd_evaluations_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)/gm)) outcomes[m[1]!] = (outcomes[m[1]!] ?? 0) + Number(m[2]);
+const outcomes = await evaluationOutcomes(daemon.admin!);
 await daemon.stop();
 
 log('in process: the same evaluation as a pool worker runs it (trivial policy, this thread)');

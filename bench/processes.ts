@@ -21,6 +21,14 @@ export function rssMb(pid: number): number {
   return Number(kb) / 1024;
 }
 
+/** Evaluations the daemon answered, by outcome (ok, or the ErrorInfo reason), from its admin metrics. */
+export async function evaluationOutcomes(admin: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://${admin}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/^policyd_evaluations_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)/gm)) counts[m[1]!] = (counts[m[1]!] ?? 0) + Number(m[2]);
+  return counts;
+}
+
 /** Starts `wasm-policyd serve` as its own process and waits until it is ready. */
 export function startDaemon(socket: string, flags: string[] = []): Promise<Daemon> {
   const child = spawn(process.execPath, [...NODE_ARGS, `${ROOT}dist/src/cli/main.js`, 'serve', '--listen', '127.0.0.1:0', '--listen', `unix://${socket}`, '--admin-listen', '', '--log-decisions', 'false', ...flags], {

@@ -3,12 +3,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { create, toBinary } from '@bufbuild/protobuf';
-import { EvaluateRequestSchema, MaterialKind } from '../src/gen/policyengine/v1/engine_pb.js';
+import { MaterialKind } from '../src/gen/policyengine/v1/engine_pb.js';
 import { PolicyEngineClient } from '../src/cli/remote-client.js';
 import { cyclonedx } from './fixtures.js';
-import { durationSeconds } from './h2load.js';
-import { startDaemon } from './processes.js';
+import { durationSeconds, evaluateFrame } from './h2load.js';
+import { evaluationOutcomes, startDaemon } from './processes.js';
 
 /**
  * The memory soak (`make soak`): the daemon's RSS against evaluations of a WASI policy — Chainloop's
@@ -34,19 +33,7 @@ const client = new PolicyEngineClient(daemon.tcp);
 const wasm = readFileSync(new URL('../../../shared/fixtures/chainloop/simple_test_policy.wasm', import.meta.url));
 await client.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'tinygo', kinds: [MaterialKind.SBOM_CYCLONEDX_JSON] });
 
-// One gRPC message frame: no compression flag, 4-byte big-endian length, the protobuf request.
-const request = toBinary(EvaluateRequestSchema, create(EvaluateRequestSchema, { policy: 'tinygo', material: { content: cyclonedx(1024), kind: MaterialKind.SBOM_CYCLONEDX_JSON } }));
-const frame = Buffer.alloc(5 + request.byteLength);
-frame.writeUInt32BE(request.byteLength, 1);
-frame.set(request, 5);
-writeFileSync(join(dir, 'body'), frame);
-
-async function outcomes(): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://${daemon.admin}/metrics`)).text();
-  const counts: Record<string, number> = {};
-  for (const m of text.matchAll(/^policyd_evaluations_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)/gm)) counts[m[1]!] = (counts[m[1]!] ?? 0) + Number(m[2]);
-  return counts;
-}
+evaluateFrame(join(dir, 'body'), 'tinygo', cyclonedx(1024), MaterialKind.SBOM_CYCLONEDX_JSON);
 
 /** Seconds h2load took for `n` requests. */
 function h2load(n: number): number {
@@ -61,7 +48,7 @@ for (let done = 0; done < total; done += step) {
   rows.push({ evaluations: done + step, rssMb: daemon.rssMb(), perSecond: step / seconds });
   console.error(`soak: ${done + step} evaluations, RSS ${rows.at(-1)!.rssMb.toFixed(1)} MB, ${rows.at(-1)!.perSecond.toFixed(0)}/s`);
 }
-const counts = await outcomes();
+const counts = await evaluationOutcomes(daemon.admin!);
 const check = await client.evaluate({ policy: 'tinygo', material: { content: cyclonedx(1024), kind: MaterialKind.SBOM_CYCLONEDX_JSON } });
 await daemon.stop();
 

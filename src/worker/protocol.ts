@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorData } from '../errors/policyd-error.js';
 import type { GuestHttpRequest } from '../net/http-fetch.js';
+import type { ModuleFacts } from '../wasm/inspect.js';
 
 /** What crosses from the main thread to a pool worker and back. Plain data only (structured clone). */
 
@@ -19,7 +20,7 @@ export interface ScriptTask {
   /** Compiled once at load; structured-cloned, never recompiled. */
   module: WebAssembly.Module;
   /** What the Extism SDK instantiates in the policy's place, and the imports it re-exports (src/wasm/host-proxy.ts). */
-  proxy: { module: WebAssembly.Module; proxied: { module: string; name: string }[] };
+  proxy: ModuleFacts['proxy'];
   /** Identifies the compiled module (script digest and memory cap): instances made ahead are keyed by it. */
   instanceKey: string;
   /** The exact Extism input bytes. */
