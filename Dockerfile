@@ -1,7 +1,10 @@
 # wasm-policyd container image: built with Node 20 on Debian, run on distroless Node 20 as non-root.
 # Not yet Node 24: memory still grows per evaluation there (docs/design-notes.md, "Node 24").
 #   docker build -t wasm-policyd .
-#   docker run --rm -p 50051:50051 -p 9090:9090 wasm-policyd
+# No insecure default: on 0.0.0.0 the daemon refuses to start without TLS (POLICYD_TLS_CERT/KEY) and
+# credentials (POLICYD_AUTH_ADMIN_TOKENS, POLICYD_AUTH_EVALUATE_TOKENS or mTLS). To try it locally:
+#   docker run --rm -p 127.0.0.1:50051:50051 -e POLICYD_TLS_INSECURE=true \
+#     -e POLICYD_AUTH_ADMIN_TOKENS=$(openssl rand -hex 20) wasm-policyd
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
@@ -16,10 +19,9 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/examples/policies ./examples/policies
-# gRPC on all interfaces inside the pod network needs TLS or an explicit insecure opt-in; the
-# sidecar manifests use a unix socket instead. Admin (metrics, probes) on 9090.
+# gRPC on all interfaces needs TLS and credentials (or explicit opt-outs); the sidecar manifests use a
+# unix socket instead. Admin (metrics, probes) on 9090.
 ENV POLICYD_LISTEN=0.0.0.0:50051 \
-    POLICYD_TLS_INSECURE=true \
     POLICYD_ADMIN_LISTEN=0.0.0.0:9090 \
     POLICYD_FILE_ROOT=/policies
 EXPOSE 50051 9090

@@ -9,7 +9,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen gen-ts gen-go go-tools build examples go-client python-client h2load test run bench soak clean
+.PHONY: all install gen gen-ts gen-go go-tools helm build examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -35,6 +35,11 @@ go-tools: $(GO_TOOLS)
 $(GO_TOOLS): clients/go/tools/go.mod clients/go/tools/go.sum
 	go -C clients/go/tools build -o $(CURDIR)/build/bin/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
+## helm: Helm, at the version pinned in deploy/tools/go.mod (Go module proxy), for the chart's tests
+helm: build/bin/helm
+build/bin/helm: deploy/tools/go.mod deploy/tools/go.sum
+	go -C deploy/tools build -o $(CURDIR)/build/bin/ helm.sh/helm/v3/cmd/helm
+
 ## build: compile TypeScript into dist/
 build: gen-ts
 	tsc -p tsconfig.json
@@ -45,6 +50,7 @@ examples: install
 
 ## go-client: vet the Go client module and build a program that imports it from outside (test/fixtures/go-consumer)
 go-client: go-tools
+	@test -z "$$(gofmt -l clients/go test/fixtures/go-consumer examples/policies/go-message)" || (gofmt -l clients/go test/fixtures/go-consumer examples/policies/go-message; echo "gofmt: the files above need formatting"; exit 1)
 	go -C clients/go vet ./...
 	go -C test/fixtures/go-consumer build -o $(CURDIR)/build/go/policyd-consumer .
 
@@ -53,7 +59,7 @@ python-client:
 	scripts/install-python-grpc.sh
 
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: build examples go-client python-client h2load
+test: build examples go-client python-client h2load helm
 	@echo "node $$(node --version), go $$(go env GOVERSION)"
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 	@echo "the same suite on Node $$($(NODE24) --version)"

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 const positive = z.number().int().positive();
 const nonNegative = z.number().int().nonnegative();
+const token = z.string().min(16, 'tokens must be at least 16 characters');
 
 /** The daemon configuration with its defaults; unknown keys are errors that name the key. */
 export const configSchema = z.strictObject({
@@ -47,7 +48,14 @@ export const configSchema = z.strictObject({
     .prefault({})
     .refine((t) => Boolean(t.cert) === Boolean(t.key), { message: 'tls.cert and tls.key go together' })
     .refine((t) => !t.clientCa || t.cert, { message: 'tls.clientCa (mTLS) needs tls.cert and tls.key' }),
-  auth: z.strictObject({ tokens: z.array(z.string().min(16, 'tokens must be at least 16 characters')).default([]) }).prefault({}),
+  auth: z
+    .strictObject({
+      adminTokens: z.array(token).default([]),
+      evaluateTokens: z.array(token).default([]),
+      adminIdentities: z.array(z.string().min(1)).default([]),
+      anonymous: z.enum(['auto', 'none', 'evaluate', 'admin']).default('auto'),
+    })
+    .prefault({}),
   admin: z.strictObject({ listen: z.string().default('') }).prefault({}),
   log: z
     .strictObject({

@@ -5,6 +5,7 @@ import type { DiscoveryBackend } from '../discovery/backend.js';
 import { GrpcDiscovery } from '../discovery/grpc-backend.js';
 import { StaticDiscovery } from '../discovery/static-backend.js';
 import { PolicyEngine } from '../engine/policy-engine.js';
+import { Authorizer } from '../server/authorization.js';
 import { PolicyServer } from '../server/server.js';
 import { startAdminServer } from './admin-server.js';
 import { defaultThreads } from './cpu-quota.js';
@@ -31,6 +32,8 @@ function discoveryFrom(config: DaemonConfig): DiscoveryBackend | undefined {
 
 /** Everything `serve` runs, assembled from one validated configuration. */
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
+  // Checked before anything starts: an unsafe listener/credential combination stops here.
+  const authorizer = new Authorizer(config.auth, config.listen, Boolean(config.tls.clientCa));
   const metrics = new DaemonMetrics();
   const threads = config.threads || defaultThreads();
   const engine = new PolicyEngine({
@@ -62,7 +65,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     reflection: config.reflection,
     tls: config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCa } : undefined,
     allowInsecureTcp: config.tls.insecure,
-    authTokens: config.auth.tokens,
+    authorizer,
     keepaliveTimeMs: config.grpc.keepaliveTimeMs,
     maxConnectionAgeMs: config.grpc.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: config.grpc.maxConnectionAgeGraceMs,

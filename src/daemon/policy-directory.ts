@@ -1,5 +1,5 @@
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
@@ -25,6 +25,13 @@ function looksLikePolicy(text: string): boolean {
  * `kind: Policy` below them is loaded at start, and on any change the set is synced — changed
  * documents or scripts reloaded, deleted ones unloaded. A version that fails to load is reported and
  * the last good one keeps serving; evaluations in flight finish on the version they started with.
+ *
+ * Laid out as the kubelet mounts a ConfigMap or Secret, a directory holds `name.yaml -> ..data/name.yaml`
+ * links, `..data -> ..<timestamp>` and the real files in `..<timestamp>/`, and an update swaps `..data`
+ * atomically. So: symlinks are followed, hidden entries (`..data`, `..<timestamp>`, dotfiles) are not
+ * walked, and a file is known by the path it was found at, which stays the same across swaps. A
+ * listing that fails keeps everything as it is: only a file that a successful listing no longer
+ * shows is unloaded.
  */
 export class PolicyDirectory {
   readonly #loaded = new Map<string, Loaded>();
@@ -38,16 +45,28 @@ export class PolicyDirectory {
     private readonly logger: Logger,
   ) {}
 
+  /** Every policy file below the roots, following symlinks (each real directory walked once). */
   async #files(): Promise<string[]> {
     const files: string[] = [];
+    const walked = new Set<string>();
+    const walk = async (dir: string): Promise<void> => {
+      const real = await realpath(dir);
+      if (walked.has(real)) return;
+      walked.add(real);
+      for (const name of await readdir(dir)) {
+        if (name.startsWith('.')) continue;
+        const path = join(dir, name);
+        const target = await stat(path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined; // a dangling link, or removed while listing
+          throw err;
+        });
+        if (target?.isDirectory()) await walk(path);
+        else if (target?.isFile() && /\.ya?ml$/.test(name)) files.push(path);
+      }
+    };
     for (const root of this.roots.map((r) => resolve(r))) {
-      if (!(await stat(root)).isDirectory()) {
-        files.push(root);
-        continue;
-      }
-      for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-        if (entry.isFile() && /\.ya?ml$/.test(entry.name)) files.push(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name));
-      }
+      if ((await stat(root)).isDirectory()) await walk(root);
+      else files.push(root);
     }
     return files.sort();
   }
@@ -64,9 +83,8 @@ export class PolicyDirectory {
     try {
       const { policy, alreadyLoaded } = await this.engine.load({ type: 'document', bytes, baseDir: dirname(file), label: file });
       const previous = this.#loaded.get(file);
-      if (previous && previous.name !== policy.name && this.engine.registry.get(previous.name)?.digest === previous.digest) {
-        this.engine.registry.remove(previous.name);
-      }
+      // The file now holds another policy: the one it held goes (by digest: only that version).
+      if (previous && previous.name !== policy.name && this.engine.registry.get(previous.digest)) this.engine.unload(previous.digest);
       this.#loaded.set(file, { name: policy.name, digest: policy.digest });
       if (!alreadyLoaded) this.logger.info({ policy: policy.name, digest: policy.digest, file }, 'policy loaded');
       return undefined;
@@ -88,7 +106,13 @@ export class PolicyDirectory {
   /** One pass over the files: new and changed documents loaded, vanished ones unloaded. */
   sync(): Promise<void> {
     this.#syncing = this.#syncing.then(async () => {
-      const files = await this.#files().catch(() => [] as string[]);
+      let files: string[];
+      try {
+        files = await this.#files();
+      } catch (err) {
+        this.logger.error({ error: errorMessage(err) }, 'cannot list the policy files; every loaded policy keeps serving');
+        return;
+      }
       for (const file of files) {
         const err = await this.#load(file);
         if (err) {
@@ -96,13 +120,15 @@ export class PolicyDirectory {
           this.logger.error({ file, error: errorMessage(err), kept: kept?.digest ?? null }, 'policy reload failed; the last good version keeps serving');
         }
       }
+      const present = new Set(files);
+      const stillServed = new Set([...this.#loaded].filter(([file]) => present.has(file)).map(([, l]) => l.digest));
       for (const [file, loaded] of this.#loaded) {
-        if (files.includes(file)) continue;
+        if (present.has(file)) continue;
         this.#loaded.delete(file);
-        if (this.engine.registry.get(loaded.name)?.digest === loaded.digest) {
-          this.engine.registry.remove(loaded.name);
-          this.logger.info({ policy: loaded.name, digest: loaded.digest, file }, 'policy unloaded: its file is gone');
-        }
+        // The same content may still come from another file (a rename): it stays.
+        if (stillServed.has(loaded.digest) || this.engine.registry.get(loaded.digest) === undefined) continue;
+        this.engine.unload(loaded.digest);
+        this.logger.info({ policy: loaded.name, digest: loaded.digest, file }, 'policy unloaded: its file is gone');
       }
     });
     return this.#syncing;

@@ -31,6 +31,7 @@ export type Reason =
   | 'CANCELLED'
   | 'SHUTTING_DOWN'
   | 'UNAUTHENTICATED'
+  | 'NOT_PERMITTED'
   | 'INTERNAL';
 
 const CODES: Record<Reason, status> = {
@@ -60,6 +61,7 @@ const CODES: Record<Reason, status> = {
   CANCELLED: status.CANCELLED,
   SHUTTING_DOWN: status.UNAVAILABLE,
   UNAUTHENTICATED: status.UNAUTHENTICATED,
+  NOT_PERMITTED: status.PERMISSION_DENIED,
   INTERNAL: status.INTERNAL,
 };
 

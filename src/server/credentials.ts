@@ -32,6 +32,11 @@ function host(address: string): string {
   return address.replace(/:\d+$/, '');
 }
 
+/** A unix socket or a loopback TCP address: only this machine (or pod) can reach it. */
+export function isLocalAddress(address: string): boolean {
+  return isUnixAddress(address) || LOOPBACK.test(host(address));
+}
+
 /**
  * The credentials for one listen address: unix sockets are plaintext (the file mode guards them);
  * TCP uses TLS when configured, and plaintext only on loopback unless explicitly allowed.
@@ -54,7 +59,7 @@ export async function credentialsFor(address: string, tls: TlsFiles | undefined,
     // grpc-js names the first parameter "caCertificateProvider" but uses it as the identity provider.
     return experimental.createCertificateProviderServerCredentials(identity, ca as never, Boolean(tls.clientCa));
   }
-  if (LOOPBACK.test(host(address)) || allowInsecureTcp) return ServerCredentials.createInsecure();
+  if (isLocalAddress(address) || allowInsecureTcp) return ServerCredentials.createInsecure();
   throw new Error(
     `refusing plaintext gRPC on ${address}, which is not a loopback address: configure tls.cert and tls.key (--tls-cert, --tls-key), or set tls.insecure (--tls-insecure) to accept the risk`,
   );

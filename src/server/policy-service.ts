@@ -1,6 +1,5 @@
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
-import { timingSafeEqual } from 'node:crypto';
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   EvaluateResponseSchema,
@@ -110,33 +109,15 @@ function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined
 export interface ServiceGuards {
   /** False once the daemon drains. */
   accepting: () => boolean;
-  /** Bearer tokens accepted; empty: no token needed. */
-  authTokens: string[];
 }
 
-function tokenAccepted(call: ServerUnaryCall<unknown, unknown>, tokens: string[]): boolean {
-  if (tokens.length === 0) return true;
-  const header = String(call.metadata.get('authorization')[0] ?? '');
-  const given = Buffer.from(header.replace(/^Bearer\s+/i, ''));
-  return tokens.some((t) => {
-    const want = Buffer.from(t);
-    return want.length === given.length && timingSafeEqual(want, given);
-  });
-}
-
+/** Authorization happens before these handlers, in the server's interceptor (authorization.ts). */
 export function policyServiceImplementation(engine: PolicyEngine, guards: ServiceGuards): UntypedServiceImplementation {
-  const unary = <Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res) =>
-    handler<Req, Res>((req, call) => {
-      if (!tokenAccepted(call as ServerUnaryCall<unknown, unknown>, guards.authTokens)) {
-        throw new PolicydError('UNAUTHENTICATED', 'missing or unknown bearer token: send "authorization: Bearer <token>" metadata');
-      }
-      return fn(req, call);
-    });
   const guard = () => {
     if (!guards.accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');
   };
   return {
-    loadPolicy: unary<LoadPolicyRequest, LoadPolicyResponse>(async (req) => {
+    loadPolicy: handler<LoadPolicyRequest, LoadPolicyResponse>(async (req) => {
       guard();
       const { policy, alreadyLoaded } = await engine.load(loadSource(req), {
         timeoutMs: req.limits?.timeoutMs,
@@ -144,7 +125,7 @@ export function policyServiceImplementation(engine: PolicyEngine, guards: Servic
       });
       return create(LoadPolicyResponseSchema, { policy: policyMessage(policy), alreadyLoaded });
     }),
-    evaluate: unary<EvaluateRequest, EvaluateResponse>(async (req, call) => {
+    evaluate: handler<EvaluateRequest, EvaluateResponse>(async (req, call) => {
       guard();
       const material = req.material;
       if (!material) throw new PolicydError('INVALID_REQUEST', 'EvaluateRequest.material is required');
@@ -171,10 +152,10 @@ export function policyServiceImplementation(engine: PolicyEngine, guards: Servic
       });
       return evaluateResponse(outcome);
     }),
-    listPolicies: unary<unknown, ListPoliciesResponse>(() =>
+    listPolicies: handler<unknown, ListPoliciesResponse>(() =>
       create(ListPoliciesResponseSchema, { policies: engine.registry.list().map(policyMessage) }),
     ),
-    unloadPolicy: unary<UnloadPolicyRequest, UnloadPolicyResponse>((req) =>
+    unloadPolicy: handler<UnloadPolicyRequest, UnloadPolicyResponse>((req) =>
       create(UnloadPolicyResponseSchema, { policy: policyMessage(engine.unload(req.policy)) }),
     ),
   };

@@ -4,6 +4,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policyengine/v1/engine_pb.js';
 import type { PolicyEngine } from '../engine/policy-engine.js';
 import { policyServiceImplementation } from './policy-service.js';
+import { Authorizer } from './authorization.js';
 import { credentialsFor, type TlsFiles } from './credentials.js';
 import { addReflection } from './reflection.js';
 import { serviceDefinition } from './service-definition.js';
@@ -16,8 +17,8 @@ export interface ServerOptions {
   tls?: TlsFiles;
   /** Plaintext TCP on non-loopback addresses. */
   allowInsecureTcp?: boolean;
-  /** Bearer tokens the policy service accepts (health and reflection stay open for probes). */
-  authTokens?: string[];
+  /** Who may call what; default: no credentials, anonymous callers have the admin role (local listeners only). */
+  authorizer?: Authorizer;
   keepaliveTimeMs?: number;
   maxConnectionAgeMs?: number;
   maxConnectionAgeGraceMs?: number;
@@ -46,7 +47,11 @@ export class PolicyServer {
     readonly engine: PolicyEngine,
     private readonly options: ServerOptions,
   ) {
+    const authorizer =
+      options.authorizer ??
+      new Authorizer({ adminTokens: [], evaluateTokens: [], adminIdentities: [], anonymous: 'auto' }, options.listen, Boolean(options.tls?.clientCa));
     this.server = new Server({
+      interceptors: [authorizer.interceptor()],
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
       'grpc.max_send_message_length': -1,
       'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 120_000,
@@ -55,7 +60,7 @@ export class PolicyServer {
     });
     this.server.addService(
       serviceDefinition(PolicyEngineService),
-      policyServiceImplementation(engine, { accepting: () => this.#accepting, authTokens: options.authTokens ?? [] }),
+      policyServiceImplementation(engine, { accepting: () => this.#accepting }),
     );
     this.health.addToServer(this.server);
     if (options.reflection ?? true) addReflection(this.server, [file_policyengine_v1_engine]);

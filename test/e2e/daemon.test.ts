@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { credentials, status } from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
+import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { PolicyEngineClient } from '../../src/cli/remote-client.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -124,6 +125,80 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
   });
 });
 
+/**
+ * A directory laid out and updated exactly as the kubelet's AtomicWriter does for a mounted ConfigMap:
+ * files in `..<timestamp>/`, `..data -> ..<timestamp>`, `key -> ..data/key`; an update writes a new
+ * timestamped directory, points `..data_tmp` at it, renames `..data_tmp` over `..data`, adds or removes
+ * the key links, and removes the old directory.
+ */
+class ConfigMapVolume {
+  #version = 0;
+  #current: string | undefined;
+  constructor(readonly dir: string) {}
+
+  update(files: Record<string, string | Buffer>): void {
+    const stamp = `..2026_11_26_14_00_00.${String(++this.#version).padStart(9, '0')}`;
+    mkdirSync(join(this.dir, stamp));
+    for (const [key, content] of Object.entries(files)) writeFileSync(join(this.dir, stamp, key), content);
+    symlinkSync(stamp, join(this.dir, '..data_tmp'));
+    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
+    for (const key of Object.keys(files)) if (!existsSync(join(this.dir, key))) symlinkSync(join('..data', key), join(this.dir, key));
+    for (const link of readdirSync(this.dir)) if (!link.startsWith('..') && !(link in files)) unlinkSync(join(this.dir, link));
+    if (this.#current) rmSync(join(this.dir, this.#current), { recursive: true });
+    this.#current = stamp;
+  }
+}
+
+describe('serve: a policies directory mounted from a Kubernetes ConfigMap', () => {
+  it('follows the kubelet\'s atomic swaps: loads at start, reloads a change, never unloads an unchanged policy, unloads a removed key, and keeps everything when the listing fails', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'policyd-configmap-'));
+    const volume = new ConfigMapVolume(join(root, 'policies'));
+    mkdirSync(volume.dir);
+    const document = readFileSync(example('simple'), 'utf8');
+    const wasm = readFileSync(example('simple', 'policy.wasm'));
+    volume.update({ 'simple.yaml': document, 'policy.wasm': wasm });
+    const { logger, lines } = capturedLogger();
+    const d = await startDaemon(loadConfig({ flags: { listen: [`unix://${join(root, 'd.sock')}`], policies: [volume.dir], threads: 1 } }), logger);
+    const client = new PolicyEngineClient(d.addresses[0]!);
+    const digest = async () => (await client.listPolicies()).policies.map((p) => `${p.name}@${p.description}`).join();
+    try {
+      assert.match(await digest(), /^simple-validation@The message must be non-empty/);
+      // Evaluations keep succeeding through every swap below.
+      let swapping = true;
+      const failures: string[] = [];
+      const traffic = (async () => {
+        while (swapping) await simpleEval(client).catch((err: Error) => failures.push(err.message));
+      })();
+
+      volume.update({ 'simple.yaml': document.replace(/description: .*/, 'description: second'), 'policy.wasm': wasm });
+      await eventually('the changed policy', async () => ((await digest()) === 'simple-validation@second' ? true : undefined));
+
+      // An update of another key leaves the policy's bytes as they were.
+      volume.update({ 'simple.yaml': document.replace(/description: .*/, 'description: second'), 'policy.wasm': wasm, 'notes.txt': 'x' });
+      await d.policies.sync();
+      assert.equal(await digest(), 'simple-validation@second');
+
+      // The volume vanishes for a moment (the listing fails): nothing is unloaded.
+      renameSync(volume.dir, `${volume.dir}-away`);
+      await d.policies.sync();
+      assert.equal(await digest(), 'simple-validation@second');
+      renameSync(`${volume.dir}-away`, volume.dir);
+      swapping = false;
+      await traffic;
+      assert.deepEqual(failures, []);
+      assert.deepEqual(lines.filter((l) => String(l.msg).startsWith('policy unloaded')), []);
+
+      volume.update({ 'policy.wasm': wasm });
+      await eventually('the removed key to unload its policy', async () => ((await digest()) === '' ? true : undefined));
+      assert.ok(lines.some((l) => l.msg === 'cannot list the policy files; every loaded policy keeps serving'));
+    } finally {
+      client.close();
+      await d.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('serve: listeners and authentication', () => {
   let dir: string;
   before(() => {
@@ -132,10 +207,19 @@ describe('serve: listeners and authentication', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const quiet = pino({ level: 'silent' });
 
-  it('refuses plaintext TCP on a non-loopback address unless told to accept it', async () => {
-    await assert.rejects(startDaemon(loadConfig({ flags: { listen: ['0.0.0.0:0'], threads: 1 } }), quiet), /refusing plaintext gRPC on 0\.0\.0\.0:0.*--tls-insecure/);
-    const insecure = await startDaemon(loadConfig({ flags: { listen: ['0.0.0.0:0'], threads: 1, 'tls.insecure': true } }), quiet);
-    await insecure.stop();
+  it('refuses a non-loopback listener without TLS, or without credentials, unless told to accept the risk', async () => {
+    await assert.rejects(
+      startDaemon(loadConfig({ flags: { listen: ['0.0.0.0:0'], threads: 1, 'auth.adminTokens': ['an-admin-token-0123456789'] } }), quiet),
+      /refusing plaintext gRPC on 0\.0\.0\.0:0.*--tls-insecure/,
+    );
+    await assert.rejects(
+      startDaemon(loadConfig({ flags: { listen: ['0.0.0.0:0'], threads: 1, 'tls.insecure': true } }), quiet),
+      /refusing to serve 0\.0\.0\.0:0 without credentials.*--auth-admin-tokens.*--auth-anonymous/,
+    );
+    for (const flags of [{ 'auth.adminTokens': ['an-admin-token-0123456789'] }, { 'auth.anonymous': 'evaluate' }]) {
+      const told = await startDaemon(loadConfig({ flags: { listen: ['0.0.0.0:0'], threads: 1, 'tls.insecure': true, ...flags } }), quiet);
+      await told.stop();
+    }
   });
 
   it('creates its unix socket with mode 0600', async () => {
@@ -149,19 +233,72 @@ describe('serve: listeners and authentication', () => {
     }
   });
 
-  it('requires a bearer token on the policy service when tokens are configured; health stays open', async () => {
-    const token = 'a-long-enough-secret-token';
-    const d = await startDaemon(loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.tokens': [token], policies: [example('simple')] } }), quiet);
+  it('separates the admin and evaluate roles: only admin tokens load and unload; health stays open', async () => {
+    const admin = 'an-admin-token-0123456789';
+    const evaluator = 'an-evaluate-token-0123456789';
+    const flags = { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': [admin], 'auth.evaluateTokens': [evaluator], policies: [example('simple')] };
+    const d = await startDaemon(loadConfig({ flags }), quiet);
     const anonymous = new PolicyEngineClient(d.addresses[0]!);
     const wrong = new PolicyEngineClient(d.addresses[0]!, { token: 'another-long-enough-token' });
-    const right = new PolicyEngineClient(d.addresses[0]!, { token });
+    const evaluating = new PolicyEngineClient(d.addresses[0]!, { token: evaluator });
+    const managing = new PolicyEngineClient(d.addresses[0]!, { token: admin });
+    const always = { source: { case: 'policyDocument' as const, value: readFileSync(example('simple')) }, scripts: { 'policy.wasm': readFileSync(example('simple', 'policy.wasm')) } };
     try {
-      await assert.rejects(anonymous.listPolicies(), grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', /missing or unknown bearer token/));
-      await assert.rejects(simpleEval(wrong), grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED'));
-      assert.deepEqual((await simpleEval(right)).result!.violations, []);
+      await assert.rejects(anonymous.listPolicies(), grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', /needs credentials/));
+      await assert.rejects(simpleEval(wrong), grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', /unknown bearer token/));
+      assert.deepEqual((await simpleEval(evaluating)).result!.violations, []);
+      assert.equal((await evaluating.listPolicies()).policies.length, 1);
+      await assert.rejects(evaluating.loadPolicy(always), grpcError(status.PERMISSION_DENIED, 'NOT_PERMITTED', /LoadPolicy needs the admin role.*evaluate role/));
+      await assert.rejects(evaluating.unloadPolicy({ policy: 'simple-validation' }), grpcError(status.PERMISSION_DENIED, 'NOT_PERMITTED'));
+      assert.equal((await managing.loadPolicy(always)).alreadyLoaded, true);
+      assert.equal((await managing.unloadPolicy({ policy: 'simple-validation' })).policy!.name, 'simple-validation');
       assert.equal(await checkHealth(d.addresses[0]!, SERVICE_NAME), 'SERVING');
     } finally {
-      for (const c of [anonymous, wrong, right]) c.close();
+      for (const c of [anonymous, wrong, evaluating, managing]) c.close();
+      await d.stop();
+    }
+  });
+
+  it('checks credentials before reading the request: an unauthenticated call with undecodable bytes is UNAUTHENTICATED', async () => {
+    const d = await startDaemon(loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': ['an-admin-token-0123456789'] } }), quiet);
+    const raw = new Client(d.addresses[0]!, credentials.createInsecure());
+    try {
+      const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+      const answer = await new Promise<ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest('/policyengine.v1.PolicyEngineService/LoadPolicy', (b: Buffer) => b, (b: Buffer) => b, garbage, (err) => resolve(err)),
+      );
+      assert.ok(grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED')(answer));
+    } finally {
+      raw.close();
+      await d.stop();
+    }
+  });
+
+  it('gives verified client certificates the evaluate role, and the admin role to listed identities', async () => {
+    const server = makePki(dir, 'roles-server');
+    const ca = makePki(dir, 'roles-client', 'control-plane');
+    const d = await startDaemon(
+      loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'tls.cert': server.cert, 'tls.key': server.key, 'tls.clientCa': ca.ca, 'auth.adminIdentities': ['control-plane'] } }),
+      quiet,
+    );
+    // A second certificate from the same CA, with another name.
+    const other = join(dir, 'roles-other');
+    execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${other}-key.pem`, '-out', `${other}.csr`, '-subj', '/CN=ci-runner'], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', `${other}.csr`, '-CA', ca.ca, '-CAkey', ca.ca.replace('ca.pem', 'ca.key'), '-CAcreateserial', '-out', `${other}-cert.pem`, '-days', '2'], { stdio: 'ignore' });
+    const client = (key: string, cert: string) =>
+      new PolicyEngineClient(d.addresses[0]!.replace('127.0.0.1', 'localhost'), {
+        credentials: credentials.createSsl(readFileSync(server.ca), readFileSync(key), readFileSync(cert)),
+      });
+    const controlPlane = client(ca.key, ca.cert);
+    const runner = client(`${other}-key.pem`, `${other}-cert.pem`);
+    const load = { source: { case: 'wasmModule' as const, value: readFileSync(example('simple', 'policy.wasm')) }, name: 'by-certificate' };
+    try {
+      assert.deepEqual((await runner.listPolicies()).policies, []);
+      await assert.rejects(runner.loadPolicy(load), grpcError(status.PERMISSION_DENIED, 'NOT_PERMITTED'));
+      assert.equal((await controlPlane.loadPolicy(load)).policy!.name, 'by-certificate');
+    } finally {
+      controlPlane.close();
+      runner.close();
       await d.stop();
     }
   });

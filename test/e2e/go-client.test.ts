@@ -27,7 +27,7 @@ describe('the Go client module (clients/go)', () => {
     daemon = await startDaemon(loadConfig({ flags: { listen: [`unix://${join(dir, 'd.sock')}`, '127.0.0.1:0'], threads: 1 } }), quiet);
     pki = { server: makePki(dir, 'server'), client: makePki(dir, 'client', 'control-plane') };
     secured = await startDaemon(
-      loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.tokens': [token], 'tls.cert': pki.server.cert, 'tls.key': pki.server.key, 'tls.clientCa': pki.client.ca } }),
+      loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': [token], 'tls.cert': pki.server.cert, 'tls.key': pki.server.key, 'tls.clientCa': pki.client.ca } }),
       quiet,
     );
   });

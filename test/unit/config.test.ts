@@ -42,7 +42,7 @@ describe('daemon configuration', () => {
     ['a bad environment value, naming the variable', () => loadConfig({ env: { POLICYD_THREADS: 'two' } }), /environment variable POLICYD_THREADS: "two" is not a number/],
     ['a bad boolean', () => loadConfig({ env: { POLICYD_WATCH: 'maybe' } }), /POLICYD_WATCH: "maybe" is not true or false/],
     ['a certificate without its key', () => loadConfig({ flags: { 'tls.cert': '/x.pem' } }), /tls: tls.cert and tls.key go together/],
-    ['a short token', () => loadConfig({ flags: { 'auth.tokens': ['short'] } }), /auth.tokens.0: tokens must be at least 16 characters/],
+    ['a short token', () => loadConfig({ flags: { 'auth.adminTokens': ['short'] } }), /auth.adminTokens.0: tokens must be at least 16 characters/],
     ['a file that is not a mapping', () => loadConfig({ file: file('list.yaml', '- a\n') }), /must be a YAML mapping of settings/],
   ];
   for (const [what, load, message] of invalid) {
@@ -50,8 +50,8 @@ describe('daemon configuration', () => {
   }
 
   it('prints the effective configuration with secrets redacted', () => {
-    const text = renderConfig(loadConfig({ flags: { 'auth.tokens': ['0123456789abcdef0'], 'discovery.grpcToken': 'cp-token', 'discovery.grpcAddress': 'cp:443' } }));
-    assert.match(text, /tokens:\n {4}- <redacted>/);
+    const text = renderConfig(loadConfig({ flags: { 'auth.adminTokens': ['0123456789abcdef0'], 'discovery.grpcToken': 'cp-token', 'discovery.grpcAddress': 'cp:443' } }));
+    assert.match(text, /adminTokens:\n {4}- <redacted>/);
     assert.match(text, /grpcToken: <redacted>/);
     assert.match(text, /grpcAddress: cp:443/);
     assert.doesNotMatch(text, /0123456789abcdef0|cp-token/);

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { Chart } from '../helpers/helm-lite.js';
+import { helmLint, helmTemplate } from '../helpers/helm.js';
 import { ROOT } from '../helpers/paths.js';
 
 /** Validates a manifest against the Kubernetes OpenAPI schema (kubernetes-models). */
 async function validate(doc: Record<string, unknown>): Promise<void> {
-  const { __template, ...manifest } = doc;
+  const manifest = doc;
   const [group, version] = String(manifest.apiVersion).includes('/') ? String(manifest.apiVersion).split('/') : ['', String(manifest.apiVersion)];
   if (group === 'monitoring.coreos.com') return; // a CRD the Kubernetes schemas do not carry
   const module = await import(`kubernetes-models/${group ? `${group}/` : ''}${version}/${manifest.kind}`);
@@ -16,7 +16,7 @@ async function validate(doc: Record<string, unknown>): Promise<void> {
   try {
     new Model(manifest).validate();
   } catch (err) {
-    throw new Error(`${__template ?? ''} ${manifest.kind}: ${(err as Error).message}`);
+    throw new Error(`${manifest.kind}: ${(err as Error).message}`);
   }
 }
 
@@ -49,12 +49,16 @@ describe('deployment manifests', () => {
 });
 
 describe('Helm chart', () => {
-  const chart = new Chart(`${ROOT}deploy/helm/wasm-policyd`);
+  const chart = `${ROOT}deploy/helm/wasm-policyd`;
 
-  it('renders valid Kubernetes objects with default values: Deployment, headless Service, HPA, PDB', async () => {
-    const docs = chart.render();
+  it('passes helm lint --strict', () => {
+    assert.match(helmLint(chart), /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('renders valid Kubernetes objects with default values: Deployment, headless Service, HPA, PDB, a token Secret', async () => {
+    const docs = helmTemplate(chart);
     for (const doc of docs) await validate(doc);
-    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
+    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Secret', 'Service']);
     const c = container(docs);
     assert.deepEqual(c.readinessProbe.grpc, { port: 50051, service: 'policyengine.v1.PolicyEngineService' });
     assert.deepEqual(c.livenessProbe.grpc, { port: 50051 });
@@ -62,10 +66,28 @@ describe('Helm chart', () => {
     assert.equal((docs.find((d) => d.kind === 'Deployment') as any).spec.replicas, undefined, 'the HPA owns replicas');
   });
 
+  it('creates random admin and evaluate tokens by default, and the daemon its environment describes starts without anonymous access', async () => {
+    const docs = helmTemplate(chart);
+    const secret = docs.find((d) => d.kind === 'Secret')!;
+    const tokens: Record<string, string> = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString()]));
+    assert.deepEqual(Object.keys(tokens).sort(), ['admin-tokens', 'evaluate-tokens']);
+    assert.ok(Object.values(tokens).every((t) => /^[A-Za-z0-9]{40}$/.test(t)) && tokens['admin-tokens'] !== tokens['evaluate-tokens']);
+    assert.notEqual(helmTemplate(chart).find((d) => d.kind === 'Secret')!.data['admin-tokens'], secret.data['admin-tokens'], 'random per install');
+    const env: Record<string, string> = {};
+    for (const e of container(docs).env as { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }[]) {
+      if (e.valueFrom) assert.equal(e.valueFrom.secretKeyRef.name, secret.metadata.name);
+      env[e.name] = e.value ?? tokens[e.valueFrom!.secretKeyRef.key]!;
+    }
+    const { loadConfig } = await import('../../src/config/load.js');
+    const { Authorizer } = await import('../../src/server/authorization.js');
+    const config = loadConfig({ env });
+    assert.equal(new Authorizer(config.auth, config.listen, false).anonymous, 'none');
+  });
+
   it('switches to TLS, tokens and admin-port probes, and drops HPA/PDB when told to', async () => {
-    const docs = chart.render({
+    const docs = helmTemplate(chart, {
       tls: { enabled: true, secretName: 'tls', clientCaKey: 'ca.crt' },
-      auth: { secretName: 'tokens' },
+      auth: { existingSecret: 'tokens', adminIdentities: ['control-plane'] },
       policiesConfigMap: 'policies',
       autoscaling: { enabled: false },
       podDisruptionBudget: { enabled: false },
@@ -77,7 +99,9 @@ describe('Helm chart', () => {
     const c = container(docs);
     const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? 'secret']));
     assert.equal(env.POLICYD_TLS_CLIENT_CA, '/tls/ca.crt');
-    assert.equal(env.POLICYD_AUTH_TOKENS, 'secret');
+    assert.equal(env.POLICYD_AUTH_ADMIN_TOKENS, 'secret');
+    assert.equal(env.POLICYD_AUTH_ADMIN_IDENTITIES, 'control-plane');
+    assert.equal(c.env.find((e: { name: string }) => e.name === 'POLICYD_AUTH_ADMIN_TOKENS').valueFrom.secretKeyRef.name, 'tokens');
     assert.equal(env.POLICYD_HTTP_ALLOWED_HOSTNAMES, 'a.example,*.b.example');
     assert.equal(env.POLICYD_POLICIES, '/policies');
     assert.equal(env.POLICYD_TLS_INSECURE, undefined);

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	policyenginev1 "github.com/wasm-policyd/wasm-policyd/clients/go/policyengine/v1"
 	"github.com/wasm-policyd/wasm-policyd/clients/go/policyd"
+	policyenginev1 "github.com/wasm-policyd/wasm-policyd/clients/go/policyengine/v1"
 )
 
 // These tests call a live daemon: test/e2e/go-client.test.ts starts one and sets POLICYD_TEST_ADDR,
@@ -159,7 +159,8 @@ func TestMutualTLSAndToken(t *testing.T) {
 	if addr == "" {
 		t.Skip("no secured daemon: POLICYD_TEST_SECURE_* are set by test/e2e/go-client.test.ts")
 	}
-	list := func(opts ...policyd.Option) error {
+	// manage sends an empty LoadPolicy: INVALID_REQUEST proves the call was let through.
+	call := func(manage bool, opts ...policyd.Option) error {
 		client, err := policyd.Dial(addr, opts...)
 		if err != nil {
 			return err
@@ -167,14 +168,30 @@ func TestMutualTLSAndToken(t *testing.T) {
 		defer client.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if manage {
+			_, err = client.LoadPolicy(ctx, &policyenginev1.LoadPolicyRequest{})
+			return err
+		}
 		_, err = client.API().ListPolicies(ctx, &policyenginev1.ListPoliciesRequest{})
 		return err
 	}
+	list := func(opts ...policyd.Option) error { return call(false, opts...) }
 	if err := list(policyd.WithTLSFiles(ca, cert, key), policyd.WithToken(token)); err != nil {
 		t.Fatalf("mTLS with the token: %v", err)
 	}
-	if err := list(policyd.WithTLSFiles(ca, cert, key)); status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("without the token: want Unauthenticated, got %v", err)
+	var e *policyd.Error
+	if err := call(true, policyd.WithTLSFiles(ca, cert, key), policyd.WithToken(token)); !errors.As(err, &e) || e.Reason != "INVALID_REQUEST" {
+		t.Fatalf("an admin token may load: want INVALID_REQUEST for an empty request, got %v", err)
+	}
+	// A verified client certificate alone has the evaluate role: it may list, not load.
+	if err := list(policyd.WithTLSFiles(ca, cert, key)); err != nil {
+		t.Fatalf("mTLS without the token: %v", err)
+	}
+	if err := call(true, policyd.WithTLSFiles(ca, cert, key)); !errors.As(err, &e) || e.Code != codes.PermissionDenied || e.Reason != "NOT_PERMITTED" {
+		t.Fatalf("mTLS without the token: want PermissionDenied NOT_PERMITTED, got %v", err)
+	}
+	if err := list(policyd.WithTLSFiles(ca, cert, key), policyd.WithToken("an-unknown-token-0123456789")); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("an unknown token: want Unauthenticated, got %v", err)
 	}
 	if err := list(policyd.WithTLSFiles(ca, "", ""), policyd.WithToken(token)); err == nil {
 		t.Fatal("without a client certificate the handshake must fail")

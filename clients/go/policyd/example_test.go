@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
-	policyenginev1 "github.com/wasm-policyd/wasm-policyd/clients/go/policyengine/v1"
 	"github.com/wasm-policyd/wasm-policyd/clients/go/policyd"
+	policyenginev1 "github.com/wasm-policyd/wasm-policyd/clients/go/policyengine/v1"
 )
 
 // A control plane evaluating an SBOM against a policy it loaded earlier, by digest, on whichever replica

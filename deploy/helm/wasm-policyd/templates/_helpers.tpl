@@ -12,3 +12,7 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+
+{{- define "wasm-policyd.authSecret" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-auth" (include "wasm-policyd.fullname" .)) -}}
+{{- end -}}
