@@ -16,7 +16,7 @@ export const configSchema = z.strictObject({
   maxTimeoutMs: positive.default(600_000),
   memoryLimitMb: positive.max(4096).default(256),
   maxReceiveMb: positive.default(64),
-  fileRoot: z.string().default('.'),
+  fileRoot: z.string().default(''),
   guestLogLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   graceMs: nonNegative.default(10_000),
   reflection: z.boolean().default(true),

@@ -29,7 +29,7 @@ export const SETTINGS: Setting[] = [
   { path: 'maxTimeoutMs', type: 'number', description: 'upper bound for any requested or per-policy timeout' },
   { path: 'memoryLimitMb', type: 'number', description: 'largest linear memory a policy may use, in MiB' },
   { path: 'maxReceiveMb', type: 'number', description: 'largest gRPC request accepted, in MiB' },
-  { path: 'fileRoot', type: 'string', description: 'directory file:// refs of LoadPolicy may read from' },
+  { path: 'fileRoot', type: 'string', description: 'directory file:// refs of LoadPolicy may read from (empty: file:// refs are refused)' },
   { path: 'guestLogLevel', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error'], description: 'lowest guest log level kept' },
   { path: 'graceMs', type: 'number', description: 'how long in-flight calls may finish after SIGTERM' },
   { path: 'reflection', type: 'boolean', description: 'serve gRPC server reflection' },

@@ -44,7 +44,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     defaultTimeoutMs: config.timeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     memoryLimitBytes: config.memoryLimitMb * 2 ** 20,
-    fileRoot: resolve(config.fileRoot),
+    fileRoot: config.fileRoot ? resolve(config.fileRoot) : undefined,
     allowedHostnames: config.http.allowedHostnames,
     permittedRequestHosts: config.http.permittedRequestHosts,
     http: {

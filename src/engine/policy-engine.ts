@@ -8,7 +8,7 @@ import { timeoutMessage } from '../errors/chainloop-messages.js';
 import { evaluableInput, type MaterialInput } from '../materials/evaluable.js';
 import { isKnownKind, kindName } from '../materials/kinds.js';
 import type { DiscoveryBackend } from '../discovery/backend.js';
-import { BASE_ALLOWED_HOSTNAMES, matchesHostPattern } from '../net/allowed-hosts.js';
+import { BASE_ALLOWED_HOSTNAMES, MAX_HOST_PATTERN, MAX_REQUESTED_HOSTS, matchesHostPattern } from '../net/allowed-hosts.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../net/http-fetch.js';
 import { DEFAULT_REMOTE_FETCH, fetchDocument } from '../net/fetch-document.js';
 import { EventLoopLag } from './event-loop-lag.js';
@@ -28,7 +28,7 @@ export interface EngineOptions extends PoolOptions {
   maxTimeoutMs?: number;
   /** Largest linear memory a script may use; a policy may ask for less. */
   memoryLimitBytes?: number;
-  /** Directory `file://` policy refs are read from. */
+  /** Directory `file://` policy refs are read from; undefined: they are refused. */
   fileRoot?: string;
   /** Hosts every policy may reach, besides Chainloop's base list and a request's own. */
   allowedHostnames?: string[];
@@ -100,7 +100,10 @@ const EMPTY = new Uint8Array(0);
 export class PolicyEngine {
   readonly registry = new PolicyRegistry();
   readonly pool: ScriptPool;
-  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer' | 'maxEventLoopLagMs'>> & { http: HttpLimits };
+  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer' | 'maxEventLoopLagMs' | 'fileRoot'>> & {
+    http: HttpLimits;
+    fileRoot: string | undefined;
+  };
   readonly #logger: Logger | undefined;
   readonly #observer: EngineObserver | undefined;
   readonly #lag: EventLoopLag | undefined;
@@ -113,7 +116,7 @@ export class PolicyEngine {
       defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
       maxTimeoutMs: options.maxTimeoutMs ?? 10 * 60_000,
       memoryLimitBytes: options.memoryLimitBytes ?? 256 * 2 ** 20,
-      fileRoot: options.fileRoot ?? process.cwd(),
+      fileRoot: options.fileRoot,
       allowedHostnames: options.allowedHostnames ?? [],
       guestLogLevel: options.guestLogLevel ?? 'info',
       maxLogEntries: options.maxLogEntries ?? 1000,
@@ -244,6 +247,12 @@ export class PolicyEngine {
     const input = evaluableInput(material);
     const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
     const requested = req.allowedHostnames ?? [];
+    if (requested.length > MAX_REQUESTED_HOSTS || requested.some((h) => h.length > MAX_HOST_PATTERN)) {
+      throw new PolicydError(
+        'INVALID_REQUEST',
+        `options.allowed_hostnames takes at most ${MAX_REQUESTED_HOSTS} entries of at most ${MAX_HOST_PATTERN} characters (a DNS name's limit); use globs such as *.example.com`,
+      );
+    }
     const refused = requested.filter((h) => !matchesHostPattern(h, this.#options.permittedRequestHosts));
     if (refused.length > 0) {
       throw new PolicydError(

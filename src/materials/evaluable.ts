@@ -124,7 +124,13 @@ export function evaluableInput(material: MaterialInput): Uint8Array {
   }
   if (Object.hasOwn(doc, 'chainloop_metadata')) {
     (doc as Record<string, unknown>).chainloop_metadata = JSON.parse(meta);
-    return concat([JSON.stringify(doc)]);
+    try {
+      return concat([JSON.stringify(doc)]);
+    } catch (err) {
+      // JSON.stringify recurses: a document nested deeper than the stack allows cannot be rebuilt.
+      if (err instanceof RangeError) throw invalid(material.kind, 'is nested too deeply to be re-encoded with its own chainloop_metadata replaced');
+      throw err;
+    }
   }
   const afterBrace = firstNonSpace(bytes, 0) + 1;
   const separator = bytes[firstNonSpace(bytes, afterBrace)] === 0x7d ? '' : ',';

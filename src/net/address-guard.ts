@@ -1,24 +1,40 @@
 import { lookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /**
- * The SSRF guard: addresses a policy must not reach unless the operator allows private networks —
- * loopback, RFC 1918, carrier-grade NAT, link-local (cloud metadata), unique-local and unspecified.
+ * The SSRF guard: a policy (or a remote ref) may reach only global unicast addresses unless the
+ * operator allows private networks. The special-purpose ranges come from ipaddr.js, a maintained
+ * list (loopback, RFC 1918, carrier-grade NAT, link-local and cloud metadata, unique-local,
+ * benchmarking 198.18.0.0/15, documentation, multicast, reserved…); IPv6 forms that carry an IPv4
+ * address (mapped, compatible, SIIT, NAT64 64:ff9b::/96, 6to4) are judged by that address, and
+ * Teredo and local-use NAT64 are refused outright.
  */
-const PRIVATE = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16],
-  ['172.16.0.0', 12], ['192.168.0.0', 16], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) PRIVATE.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) {
-  PRIVATE.addSubnet(net, prefix, 'ipv6');
+function embeddedIPv4(ip: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const p = ip.parts;
+  const v4 = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
+  switch (ip.range()) {
+    case 'ipv4Mapped':
+    case 'rfc6145':
+      return v4(p[6]!, p[7]!);
+    case 'rfc6052': // only the well-known prefix 64:ff9b::/96 places the address in the last 32 bits
+      return p[1] === 0xff9b && p.slice(2, 6).every((x) => x === 0) ? v4(p[6]!, p[7]!) : undefined;
+    case '6to4':
+      return v4(p[1]!, p[2]!);
+  }
+  // IPv4-compatible ::a.b.c.d (deprecated, but still routed by some stacks); :: and ::1 are themselves.
+  if (p.slice(0, 6).every((x) => x === 0) && (p[6] !== 0 || p[7]! > 1)) return v4(p[6]!, p[7]!);
+  return undefined;
 }
 
+/** True for an IP literal outside global unicast; false for a host name (names are judged after DNS). */
 export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped) return PRIVATE.check(mapped, 'ipv4');
-  const family = isIP(address);
-  return family === 4 ? PRIVATE.check(address, 'ipv4') : family === 6 ? PRIVATE.check(address, 'ipv6') : false;
+  if (!ipaddr.isValid(address)) return false;
+  const ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv4') return ip.range() !== 'unicast';
+  const v6 = ip as ipaddr.IPv6;
+  const embedded = embeddedIPv4(v6);
+  if (embedded) return embedded.range() !== 'unicast';
+  return v6.range() !== 'unicast';
 }
 
 export class PrivateAddressError extends Error {

@@ -1,7 +1,5 @@
-import { fetch } from 'undici';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
-import { PrivateAddressError, isPrivateAddress } from './address-guard.js';
-import { dispatcherFor, readCapped } from './http-fetch.js';
+import { guardedFetch, readCapped } from './http-fetch.js';
 
 export interface RemoteFetchLimits {
   timeoutMs: number;
@@ -17,20 +15,21 @@ export const DEFAULT_REMOTE_FETCH: RemoteFetchLimits = { timeoutMs: 30_000, maxB
  */
 export async function fetchDocument(url: string, limits: RemoteFetchLimits): Promise<Uint8Array> {
   const fail = (why: string) => new PolicydError('SCRIPT_NOT_FOUND', `cannot fetch ${url}: ${why}`);
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  if (!limits.allowPrivateNetwork && isPrivateAddress(host)) {
-    throw new PolicydError('UNSUPPORTED_REF', `${url} points at the private address ${host}; allow private networks to load from it`);
-  }
-  let res;
+  let answer;
   try {
-    res = await fetch(url, { dispatcher: dispatcherFor(limits.allowPrivateNetwork), signal: AbortSignal.timeout(limits.timeoutMs) });
+    answer = await guardedFetch(
+      { url, method: 'GET' },
+      { allowPrivateNetwork: limits.allowPrivateNetwork, maxRedirects: 10, signal: AbortSignal.timeout(limits.timeoutMs) },
+    );
   } catch (err) {
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause instanceof PrivateAddressError) {
-      throw new PolicydError('UNSUPPORTED_REF', `${url}: ${cause.message}; allow private networks to load from it`);
-    }
-    throw fail(errorMessage(cause ?? err));
+    throw fail(errorMessage((err as { cause?: unknown }).cause ?? err));
   }
+  if ('refused' in answer) {
+    if (answer.refused === 'redirects') throw fail('too many redirects');
+    const where = answer.url === url ? '' : ` (redirected to ${answer.url})`;
+    throw new PolicydError('UNSUPPORTED_REF', `${url}${where} reaches the private address ${'address' in answer ? answer.address : ''}; allow private networks to load from it`);
+  }
+  const { res } = answer;
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => {});
     throw fail(`HTTP ${res.status}`);

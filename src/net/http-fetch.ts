@@ -60,10 +60,60 @@ export async function readCapped(res: Response, max: number): Promise<Uint8Array
   return Buffer.concat(chunks);
 }
 
+export interface GuardedRequest {
+  url: string;
+  method: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+}
+
+/** Why a hop was not made: the allow-list, the SSRF guard, or too many redirects. */
+export type Refusal = { refused: 'host'; url: string } | { refused: 'private'; url: string; address: string } | { refused: 'redirects'; url: string };
+
+export interface GuardOptions {
+  /** Host allow-list checked on every hop; undefined: any host. */
+  allowed?: readonly string[];
+  allowPrivateNetwork: boolean;
+  maxRedirects: number;
+  signal: AbortSignal;
+}
+
+/**
+ * One request, redirects followed by hand so that every hop — the first one too — passes the
+ * allow-list and, unless private networks are allowed, the SSRF guard: IP literals here, names after
+ * DNS resolution (guardedLookup, which undici does not call for literals). Network errors throw.
+ */
+export async function guardedFetch(req: GuardedRequest, options: GuardOptions): Promise<{ res: Response; url: string } | Refusal> {
+  let { url, method } = req;
+  let body = method === 'GET' || method === 'HEAD' ? undefined : req.body;
+  for (let hop = 0; hop <= options.maxRedirects; hop++) {
+    if (options.allowed && !isHostAllowed(url, options.allowed)) return { refused: 'host', url };
+    const literal = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (!options.allowPrivateNetwork && isPrivateAddress(literal)) return { refused: 'private', url, address: literal };
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers: req.headers, body, redirect: 'manual', dispatcher: dispatcherFor(options.allowPrivateNetwork), signal: options.signal });
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof PrivateAddressError) return { refused: 'private', url, address: cause.address };
+      throw err;
+    }
+    const location = res.headers.get('location');
+    if (!REDIRECTS.has(res.status) || !location) return { res, url };
+    await res.body?.cancel();
+    url = new URL(location, url).href;
+    if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+      method = 'GET';
+      body = undefined;
+    }
+  }
+  return { refused: 'redirects', url: req.url };
+}
+
 /**
  * Performs a guest's request. Unlike Chainloop, every redirect hop is checked against the allow-list
  * (an allowed host cannot bounce a policy to a forbidden one) and, unless private networks are
- * allowed, against private addresses after DNS resolution.
+ * allowed, against private addresses.
  */
 export async function performGuestHttp(
   req: GuestHttpRequest,
@@ -71,46 +121,31 @@ export async function performGuestHttp(
   limits: HttpLimits,
   signal: AbortSignal,
 ): Promise<GuestHttpResult> {
-  let { url, method } = req;
-  let body = method === 'GET' || method === 'HEAD' ? undefined : req.body;
-  for (let hop = 0; hop <= limits.maxRedirects; hop++) {
-    if (!isHostAllowed(url, allowed)) return failure({ reason: 'HTTP_FORBIDDEN', message: httpForbiddenMessage(url) });
-    const literal = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    if (!limits.allowPrivateNetwork && isPrivateAddress(literal)) return privateRefusal(url, literal);
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: req.headers,
-        body,
-        redirect: 'manual',
-        dispatcher: dispatcherFor(limits.allowPrivateNetwork),
-        signal: AbortSignal.any([signal, AbortSignal.timeout(limits.requestTimeoutMs)]),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: unknown }).cause;
-      if (cause instanceof PrivateAddressError) return privateRefusal(url, cause.address);
-      return failure({ reason: 'POLICY_ERROR', message: unknownErrorMessage(`http_request to '${url}' failed: ${errorMessage(cause ?? err)}`) });
-    }
-    const location = res.headers.get('location');
-    if (REDIRECTS.has(res.status) && location) {
-      await res.body?.cancel();
-      url = new URL(location, url).href;
-      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
-        method = 'GET';
-        body = undefined;
-      }
-      continue;
-    }
-    const bytes = await readCapped(res, limits.maxResponseBytes).catch(() => undefined);
-    if (!bytes) {
-      await res.body?.cancel().catch(() => {});
-      return failure({
-        reason: 'POLICY_ERROR',
-        message: unknownErrorMessage(`HTTP response body from '${url}' exceeds the limit of ${limits.maxResponseBytes} bytes`),
-      });
-    }
-    return { ok: true, status: res.status, body: bytes };
+  let answer;
+  try {
+    answer = await guardedFetch(req, {
+      allowed,
+      allowPrivateNetwork: limits.allowPrivateNetwork,
+      maxRedirects: limits.maxRedirects,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(limits.requestTimeoutMs)]),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause;
+    return failure({ reason: 'POLICY_ERROR', message: unknownErrorMessage(`http_request to '${req.url}' failed: ${errorMessage(cause ?? err)}`) });
   }
-  return failure({ reason: 'POLICY_ERROR', message: unknownErrorMessage(`too many redirects from '${req.url}'`) });
+  if ('refused' in answer) {
+    if (answer.refused === 'host') return failure({ reason: 'HTTP_FORBIDDEN', message: httpForbiddenMessage(answer.url) });
+    if (answer.refused === 'private') return privateRefusal(answer.url, answer.address);
+    return failure({ reason: 'POLICY_ERROR', message: unknownErrorMessage(`too many redirects from '${req.url}'`) });
+  }
+  const { res, url } = answer;
+  const bytes = await readCapped(res, limits.maxResponseBytes).catch(() => undefined);
+  if (!bytes) {
+    await res.body?.cancel().catch(() => {});
+    return failure({
+      reason: 'POLICY_ERROR',
+      message: unknownErrorMessage(`HTTP response body from '${url}' exceeds the limit of ${limits.maxResponseBytes} bytes`),
+    });
+  }
+  return { ok: true, status: res.status, body: bytes };
 }

@@ -106,7 +106,9 @@ export function parsePolicyDocument(bytes: Uint8Array, source = 'policy document
   try {
     raw = parseYaml(Buffer.from(bytes).toString('utf8'), { uniqueKeys: true });
   } catch (err) {
-    throw new PolicydError('INVALID_DOCUMENT', `${source} is neither YAML nor JSON: ${errorMessage(err)}`);
+    // The parser's message ends with an excerpt of the text; refs read from disk or the network must
+    // not echo their content, so only the reason and position are kept.
+    throw new PolicydError('INVALID_DOCUMENT', `${source} is neither YAML nor JSON: ${errorMessage(err).split(':\n')[0]}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new PolicydError(

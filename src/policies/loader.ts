@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
 import { kindName } from '../materials/kinds.js';
@@ -40,8 +40,8 @@ export interface ResolvedPolicy {
 }
 
 export interface LoaderOptions {
-  /** `file://` refs must resolve inside this directory (a client must not read the whole disk). */
-  fileRoot: string;
+  /** `file://` refs must resolve inside this directory (a client must not read the whole disk); undefined: refused. */
+  fileRoot?: string;
   /** Reads an http(s) ref (bounded in time and size, SSRF-guarded). */
   fetchRemote: (url: string) => Promise<Uint8Array>;
 }
@@ -60,9 +60,8 @@ function splitPin(ref: string): { location: string; pin?: string } {
 }
 
 function checkPin(bytes: Uint8Array, pin: string | undefined, what: string): void {
-  if (pin === undefined) return;
-  const got = sha256(bytes);
-  if (got !== pin) throw new PolicydError('DIGEST_MISMATCH', `digest mismatch for ${what}: got ${got}, want ${pin}`);
+  // The digest of what was read is not quoted: it would tell a caller the hash of any file it can name.
+  if (pin !== undefined && sha256(bytes) !== pin) throw new PolicydError('DIGEST_MISMATCH', `digest mismatch for ${what}: its content is not ${pin}`);
 }
 
 function stripFileScheme(location: string): string {
@@ -82,16 +81,25 @@ function unsupportedScheme(location: string): PolicydError | undefined {
   return new PolicydError('UNSUPPORTED_REF', `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use a file:// or https:// ref`);
 }
 
+function outside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  // `..x` is a name inside the root (the kubelet's `..data`, `..<timestamp>`), `../x` is not.
+  return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel);
+}
+
+/** Reads `path` below `root`, also after following symlinks; errors never quote what was read. */
 async function readInside(root: string, path: string, what: string): Promise<Uint8Array> {
   const full = resolve(root, path);
-  const rel = relative(root, full);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
-    throw new PolicydError('UNSUPPORTED_REF', `${what} ${path} is outside the directory this daemon reads policies from (${root})`);
-  }
+  const refuse = () => new PolicydError('UNSUPPORTED_REF', `${what} ${path} is outside the directory this daemon reads policies from (${root})`);
+  if (outside(root, full)) throw refuse();
+  const cannot = () => new PolicydError('SCRIPT_NOT_FOUND', `${what} ${path} cannot be read below ${root}`);
+  const real = await realpath(full).catch(() => undefined);
+  if (real === undefined) throw cannot();
+  if (outside(await realpath(root), real)) throw refuse();
   try {
-    return await readFile(full);
+    return await readFile(real);
   } catch {
-    throw new PolicydError('SCRIPT_NOT_FOUND', `${what} ${full} cannot be read`);
+    throw cannot();
   }
 }
 
@@ -185,6 +193,9 @@ export async function resolvePolicy(source: PolicySource, options: LoaderOptions
         return resolveDocument(bytes, source.scripts ?? {}, { url: location }, location, options);
       }
       const path = stripFileScheme(location);
+      if (options.fileRoot === undefined) {
+        throw new PolicydError('UNSUPPORTED_REF', `${location}: file refs are off on this daemon; send the document as policy_document, or start it with --file-root <dir>`);
+      }
       const bytes = await readInside(options.fileRoot, path, 'policy document');
       checkPin(bytes, pin, `policy document ${path}`);
       const full = resolve(options.fileRoot, path);

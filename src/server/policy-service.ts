@@ -25,6 +25,7 @@ import type { PolicySource } from '../policies/loader.js';
 import type { LoadedPolicy } from '../policies/registry.js';
 import type { GuestLogLevel } from '../worker/protocol.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
+import { UndecodableRequest } from './service-definition.js';
 import { toServiceError } from './status.js';
 
 const CLIENT_CANCELLED = new Error('the client cancelled the call');
@@ -91,7 +92,13 @@ type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryDa
 function handler<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request, call))
+      .then(() => {
+        const req: unknown = call.request;
+        if (req instanceof UndecodableRequest) {
+          throw new PolicydError('INVALID_REQUEST', `the request is not a valid ${req.typeName} message (${req.reason}); encode it with proto/policyengine/v1/engine.proto`);
+        }
+        return fn(call.request, call);
+      })
       .then(
         (res) => callback(null, res),
         (err: unknown) => callback(toServiceError(err) as never, null),

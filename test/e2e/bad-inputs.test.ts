@@ -7,7 +7,7 @@ import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import type { PolicyEngineClient } from '../../src/cli/remote-client.js';
 import { grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { embeddedDocument, exampleRequest } from '../helpers/documents.js';
-import { example, exampleMaterial, fixture } from '../helpers/paths.js';
+import { ROOT, example, exampleMaterial, fixture } from '../helpers/paths.js';
 import { behaviourModule, wat } from '../helpers/wat.js';
 
 /** Extism kernel imports for the inline guests below. */
@@ -65,7 +65,7 @@ describe('every bad input gets a defined status and a message that says what to 
     await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
     port = (web.address() as AddressInfo).port;
     d = await startDaemon(
-      { maxLogEntries: 50, http: { allowPrivateNetwork: true, maxResponseBytes: 1000 }, permittedRequestHosts: ['127.0.0.1', 'example.com'] },
+      { maxLogEntries: 50, fileRoot: ROOT, http: { allowPrivateNetwork: true, maxResponseBytes: 1000 }, permittedRequestHosts: ['127.0.0.1', 'example.com'] },
       { maxReceiveMessageBytes: 1024 * 1024 },
     );
     const { document, scripts } = exampleRequest(example('http'));
@@ -113,6 +113,8 @@ describe('every bad input gets a defined status and a message that says what to 
     { what: 'an HTTP redirect to a denied host', call: (c) => httpCheck(c, '/redirect', ['127.0.0.1']), code: status.PERMISSION_DENIED, reason: 'HTTP_FORBIDDEN', message: /hostname '127.0.0.9' is not in the allowed hosts list/ },
     { what: 'an oversized HTTP response', call: (c) => httpCheck(c, '/big', ['127.0.0.1']), code: status.ABORTED, reason: 'POLICY_ERROR', message: /exceeds the limit of 1000 bytes/ },
     { what: 'allowed_hostnames the server does not permit', call: (c) => httpCheck(c, '/', ['*.internal']), code: status.PERMISSION_DENIED, reason: 'HOSTNAME_NOT_PERMITTED', message: /\*\.internal are outside what this server lets requests allow/ },
+    { what: 'too many allowed_hostnames', call: (c) => httpCheck(c, '/', Array.from({ length: 65 }, (_, i) => `h${i}.example.com`)), code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST', message: /at most 64 entries of at most 253 characters/ },
+    { what: 'an allowed_hostnames entry longer than a DNS name', call: (c) => httpCheck(c, '/', [`${'*a'.repeat(200)}.example.com`]), code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST', message: /allowed_hostnames/ },
   ];
   cases.forEach((c, i) => {
     it(`${i + 1}. ${c.what}`, async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { PolicyEngineClient } from '../../src/cli/remote-client.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -259,7 +259,7 @@ describe('serve: listeners and authentication', () => {
     }
   });
 
-  it('checks credentials before reading the request: an unauthenticated call with undecodable bytes is UNAUTHENTICATED', async () => {
+  it('checks credentials before reading the request: undecodable bytes are UNAUTHENTICATED without a token, INVALID_ARGUMENT with one', async () => {
     const d = await startDaemon(loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': ['an-admin-token-0123456789'] } }), quiet);
     const raw = new Client(d.addresses[0]!, credentials.createInsecure());
     try {
@@ -268,6 +268,12 @@ describe('serve: listeners and authentication', () => {
         raw.makeUnaryRequest('/policyengine.v1.PolicyEngineService/LoadPolicy', (b: Buffer) => b, (b: Buffer) => b, garbage, (err) => resolve(err)),
       );
       assert.ok(grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED')(answer));
+      const authorized = new Metadata();
+      authorized.set('authorization', 'Bearer an-admin-token-0123456789');
+      const decoded = await new Promise<ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest('/policyengine.v1.PolicyEngineService/LoadPolicy', (b: Buffer) => b, (b: Buffer) => b, garbage, authorized, (err) => resolve(err)),
+      );
+      assert.ok(grpcError(status.INVALID_ARGUMENT, 'INVALID_REQUEST', /not a valid policyengine.v1.LoadPolicyRequest message/)(decoded), 'and with credentials, undecodable bytes are INVALID_ARGUMENT, not INTERNAL');
     } finally {
       raw.close();
       await d.stop();
