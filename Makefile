@@ -65,7 +65,7 @@ test: build examples go-client python-client h2load helm
 	@echo "the same suite on Node $$($(NODE24) --version)"
 	$(NODE24) --disable-warning=ExperimentalWarning --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 
-## run: start the daemon on 127.0.0.1:50051 and unix:///tmp/wasm-policyd.sock with the examples loaded
+## run: start the daemon on 127.0.0.1:50051 and unix:///tmp/wasm-policyd-<uid>/policyd.sock with the examples loaded
 run: build examples
 	$(NODE) dist/src/cli/main.js serve --policy examples/policies $(ARGS)
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultSocketPath } from '../server/socket-path.js';
 
 const positive = z.number().int().positive();
 const nonNegative = z.number().int().nonnegative();
@@ -6,7 +7,7 @@ const token = z.string().min(16, 'tokens must be at least 16 characters');
 
 /** The daemon configuration with its defaults; unknown keys are errors that name the key. */
 export const configSchema = z.strictObject({
-  listen: z.array(z.string().min(1)).min(1).default(['127.0.0.1:50051', 'unix:///tmp/wasm-policyd.sock']),
+  listen: z.array(z.string().min(1)).min(1).default(() => ['127.0.0.1:50051', `unix://${defaultSocketPath()}`]),
   policies: z.array(z.string().min(1)).default([]),
   watch: z.boolean().default(true),
   threads: nonNegative.default(0),

@@ -63,7 +63,15 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     listen: config.listen,
     maxReceiveMessageBytes: config.maxReceiveMb * 2 ** 20,
     reflection: config.reflection,
-    tls: config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCa } : undefined,
+    tls:
+      config.tls.cert && config.tls.key
+        ? {
+            cert: config.tls.cert,
+            key: config.tls.key,
+            clientCa: config.tls.clientCa,
+            onRejected: (error: string) => logger.error({ error }, 'TLS files changed but cannot be used'),
+          }
+        : undefined,
     allowInsecureTcp: config.tls.insecure,
     authorizer,
     keepaliveTimeMs: config.grpc.keepaliveTimeMs,

@@ -21,7 +21,7 @@ import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptTask 
 import { mergeResults, type MergedResult } from './merge.js';
 import { ScriptPool, type PoolOptions } from './pool.js';
 
-export interface EngineOptions extends PoolOptions {
+export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'workerFile'> {
   /** Timeout when the request sets none; Chainloop's verifier uses 60 s. */
   defaultTimeoutMs?: number;
   /** Upper bound for any requested timeout. */
@@ -111,7 +111,10 @@ export class PolicyEngine {
   readonly #discovery: DiscoveryBackend | undefined;
 
   constructor(options: EngineOptions = {}) {
-    this.pool = new ScriptPool(options);
+    this.pool = new ScriptPool({
+      ...options,
+      onWorkerError: (err) => options.logger?.error({ error: errorMessage(err) }, 'a worker failed between evaluations; it is replaced'),
+    });
     this.#options = {
       defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
       maxTimeoutMs: options.maxTimeoutMs ?? 10 * 60_000,

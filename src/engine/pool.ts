@@ -9,6 +9,10 @@ export interface PoolOptions {
   threads?: number;
   /** Evaluations that may wait for a worker; beyond that requests are refused at once. */
   maxQueue?: number;
+  /** Told when a worker fails outside a task (piscina replaces it); unhandled, the process would exit. */
+  onWorkerError?: (err: unknown) => void;
+  /** The worker module; the daemon's own by default (fault-injection tests give another). */
+  workerFile?: string;
 }
 
 const WORKER = new URL('../worker/run-script.js', import.meta.url).href;
@@ -31,7 +35,7 @@ export class ScriptPool {
     this.threads = Math.max(1, options.threads ?? availableParallelism());
     this.maxQueue = options.maxQueue ?? 256;
     this.#pool = new Piscina({
-      filename: WORKER,
+      filename: options.workerFile ?? WORKER,
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -42,6 +46,7 @@ export class ScriptPool {
       // Not the parent's execArgv: under `node --test` (Node 24) it holds flags a Worker refuses.
       execArgv: ['--disable-warning=ExperimentalWarning'],
     });
+    this.#pool.on('error', (err: unknown) => options.onWorkerError?.(err));
   }
 
   /**

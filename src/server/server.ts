@@ -5,7 +5,9 @@ import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policye
 import type { PolicyEngine } from '../engine/policy-engine.js';
 import { policyServiceImplementation } from './policy-service.js';
 import { Authorizer } from './authorization.js';
+import { CertificateFileWatcher } from './certificate-files.js';
 import { credentialsFor, type TlsFiles } from './credentials.js';
+import { claimSocketPath } from './socket-path.js';
 import { addReflection } from './reflection.js';
 import { serviceDefinition } from './service-definition.js';
 
@@ -42,6 +44,7 @@ export class PolicyServer {
   /** Bound addresses, with the real port for `:0`. */
   readonly addresses: string[] = [];
   #accepting = true;
+  #certificates: CertificateFileWatcher | undefined;
 
   constructor(
     readonly engine: PolicyEngine,
@@ -67,10 +70,13 @@ export class PolicyServer {
   }
 
   async listen(): Promise<string[]> {
+    const tls = this.options.tls;
+    // One watcher for every TCP listener; a certificate that cannot be used stops start-up here.
+    if (tls) this.#certificates = await CertificateFileWatcher.start(tls, tls.refreshMs ?? 10_000, tls.onRejected ?? (() => {}));
     for (const address of this.options.listen) {
       const path = socketPath(address);
-      if (path !== undefined) await rm(path, { force: true });
-      const credentials = await credentialsFor(address, this.options.tls, this.options.allowInsecureTcp ?? false);
+      if (path !== undefined) await claimSocketPath(path);
+      const credentials = credentialsFor(address, this.#certificates, this.options.allowInsecureTcp ?? false);
       const port = await new Promise<number>((resolve, reject) =>
         this.server.bindAsync(address, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(p))),
       );
@@ -103,6 +109,7 @@ export class PolicyServer {
         resolve();
       });
     });
+    this.#certificates?.close();
     await this.engine.close();
     for (const address of this.addresses) {
       const path = socketPath(address);

@@ -113,6 +113,7 @@ describe('every bad input gets a defined status and a message that says what to 
     { what: 'an HTTP redirect to a denied host', call: (c) => httpCheck(c, '/redirect', ['127.0.0.1']), code: status.PERMISSION_DENIED, reason: 'HTTP_FORBIDDEN', message: /hostname '127.0.0.9' is not in the allowed hosts list/ },
     { what: 'an oversized HTTP response', call: (c) => httpCheck(c, '/big', ['127.0.0.1']), code: status.ABORTED, reason: 'POLICY_ERROR', message: /exceeds the limit of 1000 bytes/ },
     { what: 'allowed_hostnames the server does not permit', call: (c) => httpCheck(c, '/', ['*.internal']), code: status.PERMISSION_DENIED, reason: 'HOSTNAME_NOT_PERMITTED', message: /\*\.internal are outside what this server lets requests allow/ },
+    { what: 'a deeply nested material with its own chainloop_metadata', call: (c) => c.evaluate({ policy: 'simple-validation', material: evidence(`{"chainloop_metadata":1,"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`) }), code: status.INVALID_ARGUMENT, reason: 'INVALID_MATERIAL', message: /nested too deeply/ },
     { what: 'too many allowed_hostnames', call: (c) => httpCheck(c, '/', Array.from({ length: 65 }, (_, i) => `h${i}.example.com`)), code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST', message: /at most 64 entries of at most 253 characters/ },
     { what: 'an allowed_hostnames entry longer than a DNS name', call: (c) => httpCheck(c, '/', [`${'*a'.repeat(200)}.example.com`]), code: status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST', message: /allowed_hostnames/ },
   ];

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { PolicyEngineClient } from '../../src/cli/remote-client.js';
@@ -13,6 +13,7 @@ import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { PolicyEngine } from '../../src/engine/policy-engine.js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { PolicyServer, SERVICE_NAME } from '../../src/server/server.js';
+import { defaultSocketPath } from '../../src/server/socket-path.js';
 import { makePki } from '../helpers/certificates.js';
 import { grpcError } from '../helpers/daemon.js';
 import { example, exampleMaterial } from '../helpers/paths.js';
@@ -233,6 +234,58 @@ describe('serve: listeners and authentication', () => {
     }
   });
 
+  it('never takes a socket path from a live daemon or from a file, and replaces a stale socket', async () => {
+    const socket = join(dir, 'taken.sock');
+    const first = await startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet);
+    const client = new PolicyEngineClient(`unix://${socket}`);
+    try {
+      await assert.rejects(startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet), /another process is serving on it/);
+      assert.deepEqual((await client.listPolicies()).policies, [], 'the first daemon still serves');
+    } finally {
+      client.close();
+      await first.stop();
+    }
+    const file = join(dir, 'a-file.sock');
+    writeFileSync(file, 'keep me');
+    await assert.rejects(startDaemon(loadConfig({ flags: { listen: [`unix://${file}`], threads: 1 } }), quiet), /exists and is not a socket/);
+    assert.equal(readFileSync(file, 'utf8'), 'keep me');
+    const stale = join(dir, 'stale.sock');
+    // A process killed while listening leaves its socket file behind.
+    spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    assert.ok(lstatSync(stale).isSocket());
+    const d = await startDaemon(loadConfig({ flags: { listen: [`unix://${stale}`], threads: 1 } }), quiet);
+    await d.stop();
+  });
+
+  it('keeps the default socket in a directory of its own with mode 0700, and refuses one that others can write', async () => {
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = mkdtempSync(join(tmpdir(), 'policyd-tmpdir-'));
+    try {
+      const socket = defaultSocketPath();
+      assert.equal(dirname(socket), join(process.env.TMPDIR, `wasm-policyd-${process.getuid!()}`));
+      const d = await startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet);
+      assert.equal(statSync(dirname(socket)).mode & 0o777, 0o700);
+      await d.stop();
+      chmodSync(dirname(socket), 0o777);
+      await assert.rejects(startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet), /must be a directory owned by this user with mode 0700/);
+    } finally {
+      rmSync(process.env.TMPDIR, { recursive: true, force: true });
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
+  });
+
+  it('does not start with a certificate that does not parse or a key that does not match it', async () => {
+    const a = makePki(dir, 'start-a');
+    const b = makePki(dir, 'start-b');
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a certificate');
+    const start = (cert: string, key: string) =>
+      startDaemon(loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'tls.cert': cert, 'tls.key': key, 'auth.adminTokens': ['an-admin-token-0123456789'] } }), quiet);
+    await assert.rejects(start(garbage, a.key), /garbage.pem is not a PEM certificate/);
+    await assert.rejects(start(a.cert, b.key), /start-b-key.pem is not the private key of .*start-a-cert.pem/);
+  });
+
   it('separates the admin and evaluate roles: only admin tokens load and unload; health stays open', async () => {
     const admin = 'an-admin-token-0123456789';
     const evaluator = 'an-evaluate-token-0123456789';
@@ -316,7 +369,8 @@ describe('serve: listeners and authentication', () => {
     copyFileSync(first.cert, serving.cert);
     copyFileSync(first.key, serving.key);
     const engine = new PolicyEngine({ threads: 1 });
-    const server = new PolicyServer(engine, { listen: ['127.0.0.1:0'], tls: { ...serving, clientCa: clientPki.ca, refreshMs: 100 } });
+    const rejected: string[] = [];
+    const server = new PolicyServer(engine, { listen: ['127.0.0.1:0'], tls: { ...serving, clientCa: clientPki.ca, refreshMs: 100, onRejected: (e) => rejected.push(e) } });
     const [address] = await server.listen();
     server.markReady();
     const clientFor = (ca: string, withCert: boolean) =>
@@ -339,6 +393,19 @@ describe('serve: listeners and authentication', () => {
           renewed.close();
         }
       });
+      // A rotation gone wrong (garbage, then a key that does not match) is refused; the last good
+      // certificate keeps serving new connections.
+      writeFileSync(serving.cert, 'not a certificate');
+      await eventually('the garbage to be refused', async () => (rejected.some((e) => /serving-cert.pem is not a PEM certificate; the previous certificate keeps serving/.test(e)) ? true : undefined));
+      copyFileSync(second.cert, serving.cert);
+      copyFileSync(first.key, serving.key);
+      await eventually('the mismatched key to be refused', async () => (rejected.some((e) => /serving-key.pem is not the private key of/.test(e)) ? true : undefined));
+      const afterBadRotation = clientFor(second.ca, true);
+      try {
+        assert.deepEqual((await afterBadRotation.listPolicies()).policies, []);
+      } finally {
+        afterBadRotation.close();
+      }
     } finally {
       trusted.close();
       anonymous.close();

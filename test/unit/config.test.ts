@@ -16,7 +16,7 @@ describe('daemon configuration', () => {
 
   it('has defaults a newcomer can run with', () => {
     const c = loadConfig({});
-    assert.deepEqual(c.listen, ['127.0.0.1:50051', 'unix:///tmp/wasm-policyd.sock']);
+    assert.deepEqual(c.listen, ['127.0.0.1:50051', `unix://${tmpdir()}/wasm-policyd-${process.getuid!()}/policyd.sock`]);
     assert.equal(c.timeoutMs, 60_000);
     assert.equal(c.http.allowPrivateNetwork, false);
     assert.equal(c.maxReceiveMb, 64);
