@@ -17,6 +17,9 @@ export const configSchema = z.strictObject({
   maxTimeoutMs: positive.default(600_000),
   memoryLimitMb: positive.max(4096).default(256),
   maxReceiveMb: positive.default(64),
+  maxPolicies: positive.default(1000),
+  maxPolicyMb: positive.default(1024),
+  maxConcurrentLoads: positive.default(4),
   fileRoot: z.string().default(''),
   guestLogLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   graceMs: nonNegative.default(10_000),
@@ -69,6 +72,8 @@ export const configSchema = z.strictObject({
       keepaliveTimeMs: positive.default(120_000),
       maxConnectionAgeMs: nonNegative.default(0),
       maxConnectionAgeGraceMs: nonNegative.default(30_000),
+      maxConcurrentStreams: positive.default(256),
+      maxConnectionIdleMs: nonNegative.default(300_000),
     })
     .prefault({}),
 });

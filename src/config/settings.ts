@@ -29,6 +29,9 @@ export const SETTINGS: Setting[] = [
   { path: 'maxTimeoutMs', type: 'number', description: 'upper bound for any requested or per-policy timeout' },
   { path: 'memoryLimitMb', type: 'number', description: 'largest linear memory a policy may use, in MiB' },
   { path: 'maxReceiveMb', type: 'number', description: 'largest gRPC request accepted, in MiB' },
+  { path: 'maxPolicies', type: 'number', description: 'policies that may be loaded at once; a new name beyond it is refused with RESOURCE_EXHAUSTED' },
+  { path: 'maxPolicyMb', type: 'number', description: 'total WebAssembly of the loaded policies, in MiB' },
+  { path: 'maxConcurrentLoads', type: 'number', description: 'LoadPolicy calls that may compile at once; more are refused with RESOURCE_EXHAUSTED' },
   { path: 'fileRoot', type: 'string', description: 'directory file:// refs of LoadPolicy may read from (empty: file:// refs are refused)' },
   { path: 'guestLogLevel', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error'], description: 'lowest guest log level kept' },
   { path: 'graceMs', type: 'number', description: 'how long in-flight calls may finish after SIGTERM' },
@@ -55,6 +58,8 @@ export const SETTINGS: Setting[] = [
   { path: 'log.decisions', type: 'boolean', description: 'log one line per evaluation (policy, digest, outcome, duration)' },
   { path: 'grpc.keepaliveTimeMs', type: 'number', description: 'server keepalive ping interval' },
   { path: 'grpc.maxConnectionAgeMs', type: 'number', description: 'close connections after this long so clients rebalance (0: never)' },
+  { path: 'grpc.maxConcurrentStreams', type: 'number', description: 'concurrent calls per HTTP/2 connection' },
+  { path: 'grpc.maxConnectionIdleMs', type: 'number', description: 'close connections idle this long (0: never)' },
   { path: 'grpc.maxConnectionAgeGraceMs', type: 'number', description: 'time given to calls on a connection being closed for age' },
 ];
 

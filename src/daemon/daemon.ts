@@ -44,6 +44,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     defaultTimeoutMs: config.timeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     memoryLimitBytes: config.memoryLimitMb * 2 ** 20,
+    maxPolicies: config.maxPolicies,
+    maxPolicyBytes: config.maxPolicyMb * 2 ** 20,
+    maxConcurrentLoads: config.maxConcurrentLoads,
     fileRoot: config.fileRoot ? resolve(config.fileRoot) : undefined,
     allowedHostnames: config.http.allowedHostnames,
     permittedRequestHosts: config.http.permittedRequestHosts,
@@ -77,6 +80,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     keepaliveTimeMs: config.grpc.keepaliveTimeMs,
     maxConnectionAgeMs: config.grpc.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: config.grpc.maxConnectionAgeGraceMs,
+    maxConcurrentStreams: config.grpc.maxConcurrentStreams,
+    maxConnectionIdleMs: config.grpc.maxConnectionIdleMs,
   });
   const policies = new PolicyDirectory(engine, config.policies, logger);
   let ready = false;

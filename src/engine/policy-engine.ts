@@ -14,12 +14,15 @@ import { DEFAULT_REMOTE_FETCH, fetchDocument } from '../net/fetch-document.js';
 import { EventLoopLag } from './event-loop-lag.js';
 import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
-import { resolvePolicy, type PolicySource } from '../policies/loader.js';
+import { resolvePolicy, type PolicySource, type ResolvedPolicy } from '../policies/loader.js';
 import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptTask } from '../worker/protocol.js';
 import { mergeResults, type MergedResult } from './merge.js';
 import { ScriptPool, type PoolOptions } from './pool.js';
+
+/** The metrics label of requests that name no loaded policy. */
+const UNKNOWN_POLICY = '(unknown)';
 
 export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'workerFile'> {
   /** Timeout when the request sets none; Chainloop's verifier uses 60 s. */
@@ -38,6 +41,12 @@ export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'work
   maxOutputBytes?: number;
   /** Extism var store per evaluation (Chainloop: 1 MiB). */
   maxVarBytes?: number;
+  /** Policies that may be loaded at once (a new name beyond it is refused; a new version of a name is not). */
+  maxPolicies?: number;
+  /** Total WebAssembly bytes of the loaded policies. */
+  maxPolicyBytes?: number;
+  /** LoadPolicy calls that may run at once (each compiles and instantiates); more are refused. */
+  maxConcurrentLoads?: number;
   http?: Partial<HttpLimits>;
   /** Globs bounding what a request may add with `allowed_hostnames` (default: anything). */
   permittedRequestHosts?: string[];
@@ -109,6 +118,7 @@ export class PolicyEngine {
   readonly #lag: EventLoopLag | undefined;
   readonly #maxLagMs: number;
   readonly #discovery: DiscoveryBackend | undefined;
+  #loading = 0;
 
   constructor(options: EngineOptions = {}) {
     this.pool = new ScriptPool({
@@ -124,6 +134,9 @@ export class PolicyEngine {
       guestLogLevel: options.guestLogLevel ?? 'info',
       maxLogEntries: options.maxLogEntries ?? 1000,
       maxOutputBytes: options.maxOutputBytes ?? 16 * 2 ** 20,
+      maxPolicies: options.maxPolicies ?? 1000,
+      maxPolicyBytes: options.maxPolicyBytes ?? 2 ** 30,
+      maxConcurrentLoads: options.maxConcurrentLoads ?? 4,
       maxVarBytes: options.maxVarBytes ?? 2 ** 20,
       http: { ...DEFAULT_HTTP_LIMITS, ...options.http },
       permittedRequestHosts: options.permittedRequestHosts ?? ['*'],
@@ -144,13 +157,33 @@ export class PolicyEngine {
     return { timeoutMs, memoryLimitPages: Math.max(1, Math.floor(memoryBytes / PAGE_BYTES)) };
   }
 
+  /** Refuses a policy that would take the registry past its budget (a new version of a name replaces the old one). */
+  #checkBudget(resolved: ResolvedPolicy): void {
+    const { maxPolicies, maxPolicyBytes } = this.#options;
+    const replaced = this.registry.get(resolved.name);
+    const others = this.registry.list().filter((p) => p !== replaced);
+    if (!replaced && this.registry.size >= maxPolicies) {
+      throw new PolicydError('POLICY_BUDGET', `${maxPolicies} policies are loaded, this daemon's maximum (maxPolicies); unload one first, or raise the limit`);
+    }
+    const bytes = others.reduce((n, p) => n + p.scripts.reduce((m, s) => m + s.sizeBytes, 0), 0) + resolved.scripts.reduce((n, s) => n + s.bytes.byteLength, 0);
+    if (bytes > maxPolicyBytes) {
+      throw new PolicydError('POLICY_BUDGET', `loading "${resolved.name}" would hold ${bytes} bytes of WebAssembly, above this daemon's ${maxPolicyBytes} (maxPolicyBytes); unload policies first, or raise the limit`);
+    }
+  }
+
   async load(source: PolicySource, limits?: RequestedLimits): Promise<AddResult> {
+    if (this.#loading >= this.#options.maxConcurrentLoads) {
+      this.#observer?.loadFailed('OVERLOADED');
+      throw new PolicydError('OVERLOADED', `${this.#loading} policy loads are already running (maxConcurrentLoads); retry with backoff`);
+    }
+    this.#loading++;
     try {
       const resolved = await resolvePolicy(source, {
         fileRoot: this.#options.fileRoot,
         fetchRemote: (url) =>
           fetchDocument(url, { ...DEFAULT_REMOTE_FETCH, timeoutMs: this.#options.http.requestTimeoutMs, allowPrivateNetwork: this.#options.http.allowPrivateNetwork }),
       });
+      this.#checkBudget(resolved);
       try {
         return await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy));
       } catch (err) {
@@ -159,6 +192,8 @@ export class PolicyEngine {
     } catch (err) {
       this.#observer?.loadFailed(err instanceof PolicydError ? err.reason : 'INTERNAL');
       throw err;
+    } finally {
+      this.#loading--;
     }
   }
 
@@ -204,7 +239,8 @@ export class PolicyEngine {
   async evaluate(req: EvaluationRequest): Promise<EvaluationOutcome> {
     const started = performance.now();
     if (this.#lag && this.#lag.lagMs > this.#maxLagMs) {
-      this.#observer?.evaluated(req.policy, 'OVERLOADED', 0);
+      // Labelled with a loaded policy's name only: a client's arbitrary string must not become a label value.
+      this.#observer?.evaluated(this.registry.get(req.policy)?.name ?? UNKNOWN_POLICY, 'OVERLOADED', 0);
       throw new PolicydError('OVERLOADED', `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`);
     }
     const policy = this.registry.get(req.policy);

@@ -24,6 +24,10 @@ export interface ServerOptions {
   keepaliveTimeMs?: number;
   maxConnectionAgeMs?: number;
   maxConnectionAgeGraceMs?: number;
+  /** Concurrent calls per HTTP/2 connection (grpc-js sets no limit). */
+  maxConcurrentStreams?: number;
+  /** Close connections idle this long; 0: never. */
+  maxConnectionIdleMs?: number;
 }
 
 export const SERVICE_NAME = PolicyEngineService.typeName;
@@ -60,6 +64,8 @@ export class PolicyServer {
       'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 120_000,
       ...(options.maxConnectionAgeMs ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs } : {}),
       'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs ?? 30_000,
+      'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 256,
+      ...(options.maxConnectionIdleMs !== 0 ? { 'grpc.max_connection_idle_ms': options.maxConnectionIdleMs ?? 300_000 } : {}),
     });
     this.server.addService(
       serviceDefinition(PolicyEngineService),

@@ -67,7 +67,7 @@ func WithTLSFiles(caFile, certFile, keyFile string) Option {
 	}
 }
 
-// WithToken sends a bearer token with every call, for a daemon started with auth tokens.
+// WithToken sends a bearer token with every call: an admin token (load, unload, evaluate) or an evaluate token.
 func WithToken(token string) Option {
 	return func(o *options) { o.token = token }
 }
