@@ -21,6 +21,7 @@ export const configSchema = z.strictObject({
   maxPolicyMb: positive.default(1024),
   maxConcurrentLoads: positive.default(4),
   fileRoot: z.string().default(''),
+  stateDir: z.string().default(''),
   guestLogLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   graceMs: nonNegative.default(10_000),
   reflection: z.boolean().default(true),

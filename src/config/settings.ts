@@ -32,6 +32,7 @@ export const SETTINGS: Setting[] = [
   { path: 'maxPolicies', type: 'number', description: 'policies that may be loaded at once; a new name beyond it is refused with RESOURCE_EXHAUSTED' },
   { path: 'maxPolicyMb', type: 'number', description: 'total WebAssembly of the loaded policies, in MiB' },
   { path: 'maxConcurrentLoads', type: 'number', description: 'LoadPolicy calls that may compile at once; more are refused with RESOURCE_EXHAUSTED' },
+  { path: 'stateDir', type: 'string', description: 'directory where policies loaded through the API are kept, and restored from at start (empty: not kept)' },
   { path: 'fileRoot', type: 'string', description: 'directory file:// refs of LoadPolicy may read from (empty: file:// refs are refused)' },
   { path: 'guestLogLevel', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error'], description: 'lowest guest log level kept' },
   { path: 'graceMs', type: 'number', description: 'how long in-flight calls may finish after SIGTERM' },

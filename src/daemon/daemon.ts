@@ -11,6 +11,7 @@ import { startAdminServer } from './admin-server.js';
 import { defaultThreads } from './cpu-quota.js';
 import { DaemonMetrics } from './metrics.js';
 import { PolicyDirectory } from './policy-directory.js';
+import { PolicyState } from './policy-state.js';
 
 export interface RunningDaemon {
   engine: PolicyEngine;
@@ -62,7 +63,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     observer: metrics,
   });
   metrics.watch(engine);
+  const state = config.stateDir ? new PolicyState(resolve(config.stateDir), logger) : undefined;
   const server = new PolicyServer(engine, {
+    store: state,
     listen: config.listen,
     maxReceiveMessageBytes: config.maxReceiveMb * 2 ** 20,
     reflection: config.reflection,
@@ -90,6 +93,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     const addresses = await server.listen();
     if (config.admin.listen) admin = await startAdminServer(config.admin.listen, metrics.registry, { ready: () => ready });
     logger.info({ addresses, admin: admin?.address, threads: engine.pool.threads }, 'listening');
+    // What the API loaded before a restart comes first; the operator's files then win on a shared name.
+    if (state) logger.info({ stateDir: state.dir, ...(await state.restore(engine)) }, 'state restored');
     await policies.loadAll();
     if (config.watch && config.policies.length > 0) policies.watch();
     server.markReady();

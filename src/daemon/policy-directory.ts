@@ -2,7 +2,6 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { parse as parseYaml } from 'yaml';
 import type { PolicyEngine } from '../engine/policy-engine.js';
 import { errorMessage } from '../errors/policyd-error.js';
 
@@ -11,13 +10,12 @@ interface Loaded {
   digest: string;
 }
 
+/**
+ * A top-level `kind: Policy` (YAML) or `"kind": "Policy"` (JSON): decided without parsing, since a
+ * watched directory may hold large YAML files of other kinds and parsing belongs off the main thread.
+ */
 function looksLikePolicy(text: string): boolean {
-  try {
-    const doc = parseYaml(text) as { kind?: unknown } | null;
-    return doc !== null && typeof doc === 'object' && doc.kind === 'Policy';
-  } catch {
-    return true; // let the loader say what is wrong with it
-  }
+  return /^kind:\s*["']?Policy["']?\s*(#.*)?$/m.test(text) || /"kind"\s*:\s*"Policy"/.test(text);
 }
 
 /**

@@ -14,12 +14,18 @@ import { DEFAULT_REMOTE_FETCH, fetchDocument } from '../net/fetch-document.js';
 import { EventLoopLag } from './event-loop-lag.js';
 import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
-import { resolvePolicy, type PolicySource, type ResolvedPolicy } from '../policies/loader.js';
+import { DocumentParser } from '../policies/document-parser.js';
+import { resolvePolicy, type PolicySource, type ResolvedPolicy, type SelfContainedSource } from '../policies/loader.js';
 import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptTask } from '../worker/protocol.js';
 import { mergeResults, type MergedResult } from './merge.js';
 import { ScriptPool, type PoolOptions } from './pool.js';
+
+export interface LoadResult extends AddResult {
+  /** The policy's source with every script inside: loading it again gives the same digest. */
+  replay: SelfContainedSource;
+}
 
 /** The metrics label of requests that name no loaded policy. */
 const UNKNOWN_POLICY = '(unknown)';
@@ -47,6 +53,8 @@ export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'work
   maxPolicyBytes?: number;
   /** LoadPolicy calls that may run at once (each compiles and instantiates); more are refused. */
   maxConcurrentLoads?: number;
+  /** Time a policy document may take to parse (on its own thread) before it is refused. */
+  documentParseMs?: number;
   http?: Partial<HttpLimits>;
   /** Globs bounding what a request may add with `allowed_hostnames` (default: anything). */
   permittedRequestHosts?: string[];
@@ -109,7 +117,7 @@ const EMPTY = new Uint8Array(0);
 export class PolicyEngine {
   readonly registry = new PolicyRegistry();
   readonly pool: ScriptPool;
-  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer' | 'maxEventLoopLagMs' | 'fileRoot'>> & {
+  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer' | 'maxEventLoopLagMs' | 'fileRoot' | 'documentParseMs'>> & {
     http: HttpLimits;
     fileRoot: string | undefined;
   };
@@ -119,8 +127,10 @@ export class PolicyEngine {
   readonly #maxLagMs: number;
   readonly #discovery: DiscoveryBackend | undefined;
   #loading = 0;
+  readonly #documents: DocumentParser;
 
   constructor(options: EngineOptions = {}) {
+    this.#documents = new DocumentParser(options.documentParseMs ?? 10_000);
     this.pool = new ScriptPool({
       ...options,
       onWorkerError: (err) => options.logger?.error({ error: errorMessage(err) }, 'a worker failed between evaluations; it is replaced'),
@@ -171,7 +181,7 @@ export class PolicyEngine {
     }
   }
 
-  async load(source: PolicySource, limits?: RequestedLimits): Promise<AddResult> {
+  async load(source: PolicySource, limits?: RequestedLimits): Promise<LoadResult> {
     if (this.#loading >= this.#options.maxConcurrentLoads) {
       this.#observer?.loadFailed('OVERLOADED');
       throw new PolicydError('OVERLOADED', `${this.#loading} policy loads are already running (maxConcurrentLoads); retry with backoff`);
@@ -180,12 +190,13 @@ export class PolicyEngine {
     try {
       const resolved = await resolvePolicy(source, {
         fileRoot: this.#options.fileRoot,
+        parseDocument: (bytes, label) => this.#documents.parse(bytes, label),
         fetchRemote: (url) =>
           fetchDocument(url, { ...DEFAULT_REMOTE_FETCH, timeoutMs: this.#options.http.requestTimeoutMs, allowPrivateNetwork: this.#options.http.allowPrivateNetwork }),
       });
       this.#checkBudget(resolved);
       try {
-        return await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy));
+        return { ...(await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy))), replay: resolved.replay };
       } catch (err) {
         throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
       }
@@ -344,6 +355,7 @@ export class PolicyEngine {
   async close(): Promise<void> {
     this.#lag?.close();
     this.#discovery?.close();
+    await this.#documents.close();
     await this.pool.close();
   }
 }

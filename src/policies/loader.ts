@@ -5,7 +5,7 @@ import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
 import { kindName } from '../materials/kinds.js';
 import { decodeIfBase64Wasm, isWasm } from '../wasm/inspect.js';
-import { parsePolicyDocument, scriptSources, type PolicyInputSpec, type ScriptSource } from './document.js';
+import { parsePolicyDocument, scriptSources, type PolicyDocument, type PolicyInputSpec, type ScriptSource } from './document.js';
 
 /** Where a policy comes from. */
 export type PolicySource =
@@ -29,7 +29,12 @@ export interface ResolvedScript {
   label: string;
 }
 
+/** A policy's source with every script it needed inside: loading it again reads no file or URL. */
+export type SelfContainedSource = Extract<PolicySource, { type: 'module' }> | { type: 'document'; bytes: Uint8Array; scripts: Record<string, Uint8Array>; label?: string };
+
 export interface ResolvedPolicy {
+  /** What gives this policy again, with the same digest, wherever its scripts came from. */
+  replay: SelfContainedSource;
   name: string;
   description: string;
   /** metadata.finding_type; empty when findings are plain messages. */
@@ -44,6 +49,8 @@ export interface LoaderOptions {
   fileRoot?: string;
   /** Reads an http(s) ref (bounded in time and size, SSRF-guarded). */
   fetchRemote: (url: string) => Promise<Uint8Array>;
+  /** Parses a document; the daemon does it off the main thread (document-parser.ts). Default: here. */
+  parseDocument?: (bytes: Uint8Array, label: string) => Promise<PolicyDocument>;
 }
 
 export function sha256(bytes: Uint8Array | string): string {
@@ -111,9 +118,9 @@ async function scriptBytes(
   scripts: Record<string, Uint8Array>,
   base: Base,
   options: LoaderOptions,
-): Promise<{ bytes: Uint8Array; external: boolean; label: string }> {
+): Promise<{ bytes: Uint8Array; external?: string; label: string }> {
   if (source.embedded !== undefined) {
-    return { bytes: Buffer.from(source.embedded, 'utf8'), external: false, label: `${source.field}.embedded` };
+    return { bytes: Buffer.from(source.embedded, 'utf8'), label: `${source.field}.embedded` };
   }
   const ref = source.location!;
   const label = `${source.field} (${ref})`;
@@ -138,7 +145,8 @@ async function scriptBytes(
     );
   }
   checkPin(bytes, pin, label);
-  return { bytes, external: true, label };
+  // `location` is the first key scriptBytes looks up: a replay finds the bytes without reading anything.
+  return { bytes, external: location, label };
 }
 
 async function resolveDocument(
@@ -148,9 +156,10 @@ async function resolveDocument(
   label: string,
   options: LoaderOptions,
 ): Promise<ResolvedPolicy> {
-  const doc = parsePolicyDocument(bytes, label);
+  const doc = options.parseDocument ? await options.parseDocument(bytes, label) : parsePolicyDocument(bytes, label);
   const resolved: ResolvedScript[] = [];
   const externals: string[] = [];
+  const read: Record<string, Uint8Array> = {};
   for (const source of scriptSources(doc)) {
     const got = await scriptBytes(source, scripts, base, options);
     const wasm = decodeIfBase64Wasm(got.bytes);
@@ -161,7 +170,10 @@ async function resolveDocument(
       );
     }
     const digest = sha256(wasm);
-    if (got.external) externals.push(`${source.field}\t${digest}`);
+    if (got.external !== undefined) {
+      externals.push(`${source.field}\t${digest}`);
+      read[got.external] = got.bytes;
+    }
     resolved.push({ kind: source.kind, bytes: wasm, digest, label: got.label });
   }
   // The document's own digest (Chainloop's reference digest) identifies the content only when every
@@ -169,6 +181,7 @@ async function resolveDocument(
   const documentDigest = sha256(bytes);
   const digest = externals.length === 0 ? documentDigest : sha256([documentDigest, ...externals].join('\n'));
   return {
+    replay: { type: 'document', bytes, scripts: read, label },
     name: doc.metadata.name,
     description: doc.metadata.description ?? '',
     findingType: doc.metadata.findingType === 'FINDING_TYPE_UNSPECIFIED' ? '' : (doc.metadata.findingType ?? ''),
@@ -209,6 +222,7 @@ export async function resolvePolicy(source: PolicySource, options: LoaderOptions
       const digest = sha256(bytes);
       const kinds = source.kinds.length > 0 ? source.kinds : [MaterialKind.UNSPECIFIED];
       return {
+        replay: source,
         name: source.name,
         description: '',
         findingType: '',

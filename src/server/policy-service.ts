@@ -20,7 +20,7 @@ import {
   type UnloadPolicyResponse,
 } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
-import type { EvaluationOutcome, PolicyEngine } from '../engine/policy-engine.js';
+import type { EvaluationOutcome, LoadResult, PolicyEngine, RequestedLimits } from '../engine/policy-engine.js';
 import type { PolicySource } from '../policies/loader.js';
 import type { LoadedPolicy } from '../policies/registry.js';
 import type { GuestLogLevel } from '../worker/protocol.js';
@@ -113,9 +113,16 @@ function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined
   return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : undefined;
 }
 
+/** Keeps what LoadPolicy and UnloadPolicy change, so a restarted daemon has it (the daemon's state directory). */
+export interface PolicyStore {
+  save(loaded: LoadResult, limits: RequestedLimits): Promise<void>;
+  forget(name: string, digest: string): Promise<void>;
+}
+
 export interface ServiceGuards {
   /** False once the daemon drains. */
   accepting: () => boolean;
+  store?: PolicyStore;
 }
 
 /** Authorization happens before these handlers, in the server's interceptor (authorization.ts). */
@@ -126,11 +133,10 @@ export function policyServiceImplementation(engine: PolicyEngine, guards: Servic
   return {
     loadPolicy: handler<LoadPolicyRequest, LoadPolicyResponse>(async (req) => {
       guard();
-      const { policy, alreadyLoaded } = await engine.load(loadSource(req), {
-        timeoutMs: req.limits?.timeoutMs,
-        maxMemoryBytes: Number(req.limits?.maxMemoryBytes ?? 0n),
-      });
-      return create(LoadPolicyResponseSchema, { policy: policyMessage(policy), alreadyLoaded });
+      const limits = { timeoutMs: req.limits?.timeoutMs, maxMemoryBytes: Number(req.limits?.maxMemoryBytes ?? 0n) };
+      const loaded = await engine.load(loadSource(req), limits);
+      await guards.store?.save(loaded, limits);
+      return create(LoadPolicyResponseSchema, { policy: policyMessage(loaded.policy), alreadyLoaded: loaded.alreadyLoaded });
     }),
     evaluate: handler<EvaluateRequest, EvaluateResponse>(async (req, call) => {
       guard();
@@ -162,8 +168,10 @@ export function policyServiceImplementation(engine: PolicyEngine, guards: Servic
     listPolicies: handler<unknown, ListPoliciesResponse>(() =>
       create(ListPoliciesResponseSchema, { policies: engine.registry.list().map(policyMessage) }),
     ),
-    unloadPolicy: handler<UnloadPolicyRequest, UnloadPolicyResponse>((req) =>
-      create(UnloadPolicyResponseSchema, { policy: policyMessage(engine.unload(req.policy)) }),
-    ),
+    unloadPolicy: handler<UnloadPolicyRequest, UnloadPolicyResponse>(async (req) => {
+      const policy = engine.unload(req.policy);
+      await guards.store?.forget(policy.name, policy.digest);
+      return create(UnloadPolicyResponseSchema, { policy: policyMessage(policy) });
+    }),
   };
 }

@@ -3,7 +3,7 @@ import { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policyengine/v1/engine_pb.js';
 import type { PolicyEngine } from '../engine/policy-engine.js';
-import { policyServiceImplementation } from './policy-service.js';
+import { policyServiceImplementation, type PolicyStore } from './policy-service.js';
 import { Authorizer } from './authorization.js';
 import { CertificateFileWatcher } from './certificate-files.js';
 import { credentialsFor, type TlsFiles } from './credentials.js';
@@ -28,6 +28,8 @@ export interface ServerOptions {
   maxConcurrentStreams?: number;
   /** Close connections idle this long; 0: never. */
   maxConnectionIdleMs?: number;
+  /** Where LoadPolicy/UnloadPolicy are recorded for a restart (the state directory). */
+  store?: PolicyStore;
 }
 
 export const SERVICE_NAME = PolicyEngineService.typeName;
@@ -69,7 +71,7 @@ export class PolicyServer {
     });
     this.server.addService(
       serviceDefinition(PolicyEngineService),
-      policyServiceImplementation(engine, { accepting: () => this.#accepting }),
+      policyServiceImplementation(engine, { accepting: () => this.#accepting, store: options.store }),
     );
     this.health.addToServer(this.server);
     if (options.reflection ?? true) addReflection(this.server, [file_policyengine_v1_engine]);

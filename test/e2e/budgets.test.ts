@@ -79,3 +79,30 @@ describe('budgets', () => {
     }
   });
 });
+
+describe('policy documents are parsed off the main thread, within a time budget', () => {
+  it('keeps evaluating while a huge document parses, refuses it when the budget passes, and parses the next one', async () => {
+    const d = await startDaemon({ threads: 1, documentParseMs: 300 });
+    try {
+      await d.tcp.loadPolicy(await module('known'));
+      const entries = Array.from({ length: 200_000 }, (_, i) => `  - kind: EVIDENCE\n    embedded: x${i}`).join('\n');
+      const huge = Buffer.from(`apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: huge}\nspec:\n  policies:\n${entries}\n`);
+      const events: string[] = [];
+      const load = d.tcp.loadPolicy({ source: { case: 'policyDocument', value: huge } }).then(
+        () => events.push('huge loaded'),
+        (err: unknown) => {
+          events.push('huge refused');
+          return err;
+        },
+      );
+      // Sent after the document: answered while it is still being parsed.
+      await d.tcp.evaluate({ policy: 'known', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
+      events.push('evaluated');
+      assert.ok(grpcError(status.INVALID_ARGUMENT, 'INVALID_DOCUMENT', /took longer than 300 ms to parse/)(await load));
+      assert.deepEqual(events, ['evaluated', 'huge refused']);
+      assert.equal((await d.tcp.loadPolicy(await module('after'))).policy!.name, 'after');
+    } finally {
+      await d.stop();
+    }
+  });
+});

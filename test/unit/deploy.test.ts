@@ -64,6 +64,8 @@ describe('Helm chart', () => {
     assert.deepEqual(c.livenessProbe.grpc, { port: 50051 });
     assert.deepEqual(c.resources, { requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } });
     assert.equal((docs.find((d) => d.kind === 'Deployment') as any).spec.replicas, undefined, 'the HPA owns replicas');
+    assert.equal(c.env.find((e: { name: string }) => e.name === 'POLICYD_STATE_DIR').value, '/var/lib/wasm-policyd');
+    assert.ok(c.volumeMounts.some((m: { name: string; mountPath: string }) => m.name === 'state' && m.mountPath === '/var/lib/wasm-policyd'));
   });
 
   it('creates random admin and evaluate tokens by default, and the daemon its environment describes starts without anonymous access', async () => {
