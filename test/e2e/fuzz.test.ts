@@ -6,6 +6,7 @@ import { SERVICE_NAME } from '../../src/server/server.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
+import { prng } from '../helpers/random.js';
 import { checkHealth } from '../helpers/standard-services.js';
 
 /**
@@ -22,18 +23,6 @@ const DEFINED = new Set([
   status.OK, status.INVALID_ARGUMENT, status.NOT_FOUND, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED,
   status.PERMISSION_DENIED, status.ABORTED, status.UNIMPLEMENTED, status.FAILED_PRECONDITION,
 ]);
-
-/** mulberry32: small, seeded, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe(`mutation fuzzing (seed ${SEED})`, () => {
   let d: Daemon;

@@ -92,6 +92,35 @@ describe('the state directory: nothing loaded through the API is lost when the d
   });
 });
 
+describe('the state directory under SIGKILL during LoadPolicy', () => {
+  it('is never left half-written: every restart restores what was fully saved and fails nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policyd-state-kill-'));
+    mkdirSync(join(dir, 'files'));
+    const simple = exampleRequest(example('simple'));
+    try {
+      for (let round = 0; round < 5; round++) {
+        const daemon = await serve(dir);
+        assert.match(daemon.log(), /"failed":0/);
+        // A new version of the same name each round, killed after a varying delay.
+        const document = Buffer.from(simple.document.toString().replace(/description: .*/, `description: round ${round}`));
+        const load = daemon.client.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts: simple.scripts }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, round * 15));
+        await kill(daemon);
+        await load;
+      }
+      const last = await serve(dir);
+      try {
+        assert.match(last.log(), /"failed":0/);
+        assert.ok((await listed(last.client)).length <= 1);
+      } finally {
+        await kill(last);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the state directory when it cannot be written', () => {
   it('answers UNAVAILABLE STATE_NOT_SAVED, keeps serving, and saves on a retry once the directory is fixed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'policyd-state-broken-'));
