@@ -79,7 +79,7 @@ log('in process: the same evaluation as a pool worker runs it (trivial policy, t
 const facts = await compilePolicyModule(trivialWasm, 'trivial', 256);
 const task: ScriptTask = {
   module: facts.module, proxy: facts.proxy, instanceKey: 'trivial', input: sbom, useWasi: facts.usesWasi, memoryLimitPages: 256,
-  maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'trivial', logLevel: 'error', maxLogEntries: 100, includeRawOutput: false, allowedHosts: [],
+  maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'trivial', logLevel: 'error', maxLogEntries: 100, maxHostCalls: 100, includeRawOutput: false, allowedHosts: [],
 };
 const inProcess: number[] = [];
 const until = performance.now() + SECONDS * 1000;

@@ -8,7 +8,7 @@ import { PolicyEngine } from '../engine/policy-engine.js';
 import { Authorizer } from '../server/authorization.js';
 import { PolicyServer } from '../server/server.js';
 import { startAdminServer } from './admin-server.js';
-import { defaultThreads } from './cpu-quota.js';
+import { checkGuestMemory, defaultThreads } from './cgroup-limits.js';
 import { DaemonMetrics } from './metrics.js';
 import { PolicyDirectory } from './policy-directory.js';
 import { PolicyState } from './policy-state.js';
@@ -37,6 +37,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const authorizer = new Authorizer(config.auth, config.listen, Boolean(config.tls.clientCa));
   const metrics = new DaemonMetrics();
   const threads = config.threads || defaultThreads();
+  checkGuestMemory(threads, config.memoryLimitMb, config.maxGuestMemoryMb);
   const engine = new PolicyEngine({
     threads,
     // A short queue keeps the wait of accepted work short; beyond it callers are told to back off.
@@ -48,6 +49,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     maxPolicies: config.maxPolicies,
     maxPolicyBytes: config.maxPolicyMb * 2 ** 20,
     maxConcurrentLoads: config.maxConcurrentLoads,
+    maxHostCalls: config.maxHostCalls,
     fileRoot: config.fileRoot ? resolve(config.fileRoot) : undefined,
     allowedHostnames: config.http.allowedHostnames,
     permittedRequestHosts: config.http.permittedRequestHosts,

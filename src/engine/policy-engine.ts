@@ -47,6 +47,8 @@ export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'work
   maxOutputBytes?: number;
   /** Extism var store per evaluation (Chainloop: 1 MiB). */
   maxVarBytes?: number;
+  /** HTTP and discover calls one evaluation may make. */
+  maxHostCalls?: number;
   /** Policies that may be loaded at once (a new name beyond it is refused; a new version of a name is not). */
   maxPolicies?: number;
   /** Total WebAssembly bytes of the loaded policies. */
@@ -148,6 +150,7 @@ export class PolicyEngine {
       maxPolicyBytes: options.maxPolicyBytes ?? 2 ** 30,
       maxConcurrentLoads: options.maxConcurrentLoads ?? 4,
       maxVarBytes: options.maxVarBytes ?? 2 ** 20,
+      maxHostCalls: options.maxHostCalls ?? 100,
       http: { ...DEFAULT_HTTP_LIMITS, ...options.http },
       permittedRequestHosts: options.permittedRequestHosts ?? ['*'],
       decisionLog: options.decisionLog ?? false,
@@ -242,6 +245,7 @@ export class PolicyEngine {
       policyName: policy.name,
       logLevel: this.#options.guestLogLevel,
       maxLogEntries: this.#options.maxLogEntries,
+      maxHostCalls: this.#options.maxHostCalls,
       includeRawOutput: includeRaw,
       allowedHosts: [],
     };

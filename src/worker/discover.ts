@@ -1,5 +1,5 @@
 import type { CallContext } from '@extism/extism';
-import { callHost } from './host-call.js';
+import { callHost, chargeHostCall } from './host-call.js';
 import type { Evaluation } from './instances.js';
 
 /**
@@ -8,8 +8,10 @@ import type { Evaluation } from './instances.js';
  */
 export function discoverFunction(evaluationOf: (cp: CallContext) => Evaluation | null) {
   return (cp: CallContext, digestOffset: bigint, kindOffset: bigint): bigint => {
-    const channel = evaluationOf(cp)?.task.host;
-    if (!channel) return 0n;
+    const evaluation = evaluationOf(cp);
+    const channel = evaluation?.task.host;
+    if (!evaluation || !channel) return 0n;
+    chargeHostCall(evaluation);
     const digest = cp.read(digestOffset)?.text();
     if (digest === undefined) return 0n;
     const kind = kindOffset === 0n ? '' : (cp.read(kindOffset)?.text() ?? '');

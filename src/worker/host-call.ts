@@ -1,5 +1,6 @@
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { PolicydError } from '../errors/policyd-error.js';
+import type { Evaluation } from './instances.js';
 import type { HostChannel, HostRequest, HostResponse } from './protocol.js';
 
 /**
@@ -24,4 +25,11 @@ export function callHost(channel: HostChannel, request: HostRequest): { status: 
     Atomics.wait(flag, 0, 1, 1);
   }
   throw new Error(`${request.op}: no answer from the host`);
+}
+
+/** Counts a host call against the evaluation's budget: each holds the worker and reaches the network. */
+export function chargeHostCall(evaluation: Evaluation): void {
+  if (++evaluation.hostCalls > evaluation.task.maxHostCalls) {
+    throw new PolicydError('HOST_CALL_LIMIT', `the policy made more than ${evaluation.task.maxHostCalls} HTTP or discover calls in one evaluation (maxHostCalls); raise the limit if it needs them`);
+  }
 }

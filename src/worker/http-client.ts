@@ -1,7 +1,7 @@
 import type { CallContext } from '@extism/extism';
 import { isHostAllowed, notAllowedText } from '../net/allowed-hosts.js';
 import type { GuestHttpRequest } from '../net/http-fetch.js';
-import { callHost } from './host-call.js';
+import { callHost, chargeHostCall } from './host-call.js';
 import type { Evaluation } from './instances.js';
 
 interface GuestRequest {
@@ -36,6 +36,7 @@ export function httpFunctions(evaluationOf: (cp: CallContext) => Evaluation | nu
       const evaluation = evaluationOf(cp);
       const channel = evaluation?.task.host;
       if (!evaluation || !channel || !isHostAllowed(request.url, evaluation.task.allowedHosts)) throw new Error(notAllowedText(request.url));
+      chargeHostCall(evaluation);
       if (bodyOffset !== 0n) request.body = cp.read(bodyOffset)?.bytes().slice();
       const answer = callHost(channel, { op: 'http', request });
       evaluation.httpStatus = answer.status;

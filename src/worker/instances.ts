@@ -29,6 +29,8 @@ export interface Evaluation {
   logs: GuestLogs;
   /** Status of the last guest HTTP request, for http_status_code. */
   httpStatus: number;
+  /** HTTP and discover calls made so far (bounded by task.maxHostCalls). */
+  hostCalls: number;
 }
 
 type HostFunction = (cp: CallContext, ...args: any[]) => any;

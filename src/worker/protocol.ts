@@ -37,6 +37,8 @@ export interface ScriptTask {
   policyName: string;
   logLevel: GuestLogLevel;
   maxLogEntries: number;
+  /** HTTP and discover calls one evaluation may make. */
+  maxHostCalls: number;
   includeRawOutput: boolean;
   /** Hosts `http_request` may reach (checked here first, and again for every redirect on the main thread). */
   allowedHosts: string[];

@@ -34,7 +34,7 @@ export default async function runScript(task: ScriptTask): Promise<ScriptOutcome
     if (task.probe) return { ok: true, result: { skipped: false, skipReason: '', violations: [], ignore: true }, logs: logs.finish() };
     let output: Uint8Array | null;
     try {
-      output = await host.execute(instance, { task, logs, httpStatus: 0 });
+      output = await host.execute(instance, { task, logs, httpStatus: 0, hostCalls: 0 });
     } catch (err) {
       const exhausted = logs.sawMemoryLimit || (err instanceof WebAssembly.RuntimeError && nearMemoryCap(instance, task.memoryLimitPages));
       return fail(classifyGuestError(err, 'call', exhausted));

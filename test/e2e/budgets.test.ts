@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { DaemonMetrics } from '../../src/daemon/metrics.js';
 import { grpcError, startDaemon } from '../helpers/daemon.js';
-import { behaviourModule } from '../helpers/wat.js';
+import { BLOCK_FUNCTION, behaviourModule, wat } from '../helpers/wat.js';
 
 /** A distinct module per name: policies are content-addressed, so equal bytes would be one policy. */
 const modules = new Map<string, Uint8Array>();
@@ -52,6 +54,50 @@ describe('budgets', () => {
       await d.tcp.loadPolicy(await module('later'));
     } finally {
       await d.stop();
+    }
+  });
+
+  it('bounds the HTTP and discover calls of one evaluation (maxHostCalls)', async () => {
+    let served = 0;
+    const web = createServer((_req, res) => {
+      served++;
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const request = JSON.stringify({ url: `http://127.0.0.1:${(web.address() as AddressInfo).port}/`, method: 'GET' });
+    /** Calls http_request `times` times, then outputs {}. */
+    const caller = (times: number) =>
+      wat(`(module
+        (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+        (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+        (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+        (import "extism:host/env" "http_request" (func $http (param i64 i64) (result i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) ${JSON.stringify(request)})
+        (data (i32.const 4096) "{}")
+        ${BLOCK_FUNCTION}
+        (func (export "Execute") (result i32) (local $i i32)
+          (block $done (loop $again
+            (br_if $done (i32.ge_u (local.get $i) (i32.const ${times})))
+            (drop (call $http (call $block (i32.const 0) (i32.const ${request.length})) (i64.const 0)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $again)))
+          (call $output_set (call $block (i32.const 4096) (i32.const 2)) (i64.const 2))
+          (i32.const 0)))`);
+    const d = await startDaemon({ threads: 1, maxHostCalls: 5, http: { allowPrivateNetwork: true } });
+    try {
+      for (const [name, times] of [['five-calls', 5], ['ten-calls', 10]] as const) {
+        await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await caller(times) }, name, kinds: [MaterialKind.EVIDENCE] });
+      }
+      const evaluate = (policy: string) =>
+        d.tcp.evaluate({ policy, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE }, options: { allowedHostnames: ['127.0.0.1'] } });
+      assert.deepEqual((await evaluate('five-calls')).result!.violations, []);
+      assert.equal(served, 5);
+      await assert.rejects(evaluate('ten-calls'), grpcError(status.RESOURCE_EXHAUSTED, 'HOST_CALL_LIMIT', /more than 5 HTTP or discover calls in one evaluation/));
+      assert.equal(served, 10, 'the sixth call was never made');
+    } finally {
+      await d.stop();
+      web.close();
     }
   });
 

@@ -69,7 +69,7 @@ async function observerTask(input: number, args?: string): Promise<ScriptTask> {
   return {
     module: facts.module, proxy: facts.proxy, instanceKey: 'observer', input: new Uint8Array([input]), args, useWasi: facts.usesWasi,
     memoryLimitPages: 64, maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'observer', logLevel: 'error',
-    maxLogEntries: 10, includeRawOutput: false, allowedHosts: [],
+    maxLogEntries: 10, maxHostCalls: 100, includeRawOutput: false, allowedHosts: [],
   };
 }
 
@@ -86,7 +86,7 @@ describe('isolation: a kept Extism host with a new policy instance per evaluatio
     const task = await observerTask(15);
     const host = await Host.create(task, 2 ** 20);
     const instance = host.instance(task);
-    const run = () => host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0 });
+    const run = () => host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 });
     assert.notEqual(hex(await run()), hex(await run()));
   });
 
@@ -98,10 +98,10 @@ describe('isolation: a kept Extism host with a new policy instance per evaluatio
       const args = op & 0x10 ? '{"a":"b"}' : undefined;
       const task = await observerTask(op, args);
       const kept = await hostFor(task);
-      const seen = hex(await kept.execute(kept.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0 }));
+      const seen = hex(await kept.execute(kept.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }));
       setImmediate(() => kept.prepare(task));
       const fresh = await Host.create(task, 2 ** 20);
-      const expected = hex(await fresh.execute(fresh.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0 }));
+      const expected = hex(await fresh.execute(fresh.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }));
       fresh.close();
       assert.equal(seen, expected, `step ${step}, op ${op}`);
       await new Promise((resolve) => setImmediate(resolve));

@@ -18,7 +18,7 @@ const facts = await compilePolicyModule(readFileSync(path), path, 256);
 const task: ScriptTask = {
   module: facts.module, proxy: facts.proxy, instanceKey: path, input: new TextEncoder().encode('{"a":1}'), useWasi: facts.usesWasi,
   memoryLimitPages: 256, maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'soak', logLevel: 'error',
-  maxLogEntries: 100, includeRawOutput: false, allowedHosts: [],
+  maxLogEntries: 100, maxHostCalls: 100, includeRawOutput: false, allowedHosts: [],
 };
 // Each evaluation is its own worker task, so the event loop turns between them (V8 frees wasm memories then).
 const nextTask = () => new Promise((resolve) => setImmediate(resolve));
@@ -39,7 +39,7 @@ for (let i = 0; i < tracked; i++) {
   hosts.add(host);
   const instance = host.instance(task);
   registry.register(instance.instance, i);
-  if (!(await host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0 }))) throw new Error('no output');
+  if (!(await host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }))) throw new Error('no output');
   await nextTask();
 }
 await settle();

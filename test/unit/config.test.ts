@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig, renderConfig } from '../../src/config/load.js';
-import { cgroupQuota } from '../../src/daemon/cpu-quota.js';
+import { cgroupMemoryLimit, cgroupQuota, checkGuestMemory } from '../../src/daemon/cgroup-limits.js';
 
 describe('daemon configuration', () => {
   const dir = mkdtempSync(join(tmpdir(), 'policyd-config-'));
@@ -66,5 +66,34 @@ describe('daemon configuration', () => {
     const v1 = mkdtempSync(join(dir, 'v1-'));
     rmSync(join(v1, 'cpu'), { force: true, recursive: true });
     assert.equal(cgroupQuota(v1), undefined);
+  });
+
+  it('reads the memory limit of cgroup v2 and v1, unlimited as none', () => {
+    const v2 = mkdtempSync(join(dir, 'mem-v2-'));
+    writeFileSync(join(v2, 'memory.max'), '1073741824\n');
+    assert.equal(cgroupMemoryLimit(v2), 2 ** 30);
+    writeFileSync(join(v2, 'memory.max'), 'max\n');
+    assert.equal(cgroupMemoryLimit(v2), undefined);
+    const v1 = mkdtempSync(join(dir, 'mem-v1-'));
+    mkdirSync(join(v1, 'memory'));
+    writeFileSync(join(v1, 'memory', 'memory.limit_in_bytes'), '9223372036854771712\n');
+    assert.equal(cgroupMemoryLimit(v1), undefined);
+    writeFileSync(join(v1, 'memory', 'memory.limit_in_bytes'), '536870912\n');
+    assert.equal(cgroupMemoryLimit(v1), 2 ** 29);
+  });
+
+  it('refuses more guest memory than the budget: the setting, or 75 % of the container limit', () => {
+    const cases: { name: string; threads: number; perGuest: number; budget: number; limit?: number; refused?: RegExp }[] = [
+      { name: 'within an explicit budget', threads: 2, perGuest: 256, budget: 512 },
+      { name: 'beyond an explicit budget', threads: 4, perGuest: 256, budget: 512, refused: /4 workers × memoryLimitMb 256 MiB .* can reach 1024 MiB, above the budget of 512 MiB \(maxGuestMemoryMb\)/ },
+      { name: 'the chart default (2 × 256 MiB in 1 GiB)', threads: 2, perGuest: 256, budget: 0, limit: 2 ** 30 },
+      { name: 'beyond 75 % of the limit', threads: 4, perGuest: 256, budget: 0, limit: 2 ** 30, refused: /above the budget of 768 MiB \(75 % of the container's memory limit\)/ },
+      { name: 'no limit and no budget', threads: 64, perGuest: 4096, budget: 0 },
+    ];
+    for (const c of cases) {
+      const check = () => checkGuestMemory(c.threads, c.perGuest, c.budget, c.limit);
+      if (c.refused) assert.throws(check, c.refused, c.name);
+      else assert.doesNotThrow(check, c.name);
+    }
   });
 });
