@@ -68,6 +68,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
       decisions: z.boolean().default(true),
+      maxLinesPerSecond: positive.default(2000),
     })
     .prefault({}),
   grpc: z

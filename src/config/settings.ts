@@ -59,6 +59,7 @@ export const SETTINGS: Setting[] = [
   { path: 'admin.listen', type: 'string', description: 'host:port of the admin HTTP server (/metrics, /healthz, /readyz); empty: off' },
   { path: 'log.level', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], description: 'daemon log level' },
   { path: 'log.decisions', type: 'boolean', description: 'log one line per evaluation (policy, digest, outcome, duration)' },
+  { path: 'log.maxLinesPerSecond', type: 'number', description: 'evaluation log lines (decisions and guest logs) written per second; the rest are dropped and counted' },
   { path: 'grpc.keepaliveTimeMs', type: 'number', description: 'server keepalive ping interval' },
   { path: 'grpc.maxConnectionAgeMs', type: 'number', description: 'close connections after this long so clients rebalance (0: never)' },
   { path: 'grpc.maxConcurrentStreams', type: 'number', description: 'concurrent calls per HTTP/2 connection' },

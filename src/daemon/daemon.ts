@@ -9,6 +9,7 @@ import { Authorizer } from '../server/authorization.js';
 import { PolicyServer } from '../server/server.js';
 import { startAdminServer } from './admin-server.js';
 import { checkGuestMemory, defaultThreads } from './cgroup-limits.js';
+import { DecisionLog } from './decision-log.js';
 import { DaemonMetrics } from './metrics.js';
 import { PolicyDirectory } from './policy-directory.js';
 import { PolicyState } from './policy-state.js';
@@ -60,9 +61,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     },
     guestLogLevel: config.guestLogLevel,
     discovery: discoveryFrom(config),
-    logger,
-    decisionLog: config.log.decisions,
-    observer: metrics,
+    observers: [metrics, new DecisionLog(logger, { decisions: config.log.decisions, maxLinesPerSecond: config.log.maxLinesPerSecond })],
   });
   metrics.watch(engine);
   const state = config.stateDir ? new PolicyState(resolve(config.stateDir), logger) : undefined;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { EngineObserver, PolicyEngine } from '../engine/policy-engine.js';
+import type { EngineObserver, EvaluationEvent, PolicyEngine } from '../engine/policy-engine.js';
 
 /** Prometheus metrics of the daemon, on their own registry (served at /metrics on the admin port). */
 export class DaemonMetrics implements EngineObserver {
@@ -28,7 +28,7 @@ export class DaemonMetrics implements EngineObserver {
     collectDefaultMetrics({ register: this.registry, prefix: 'policyd_' });
   }
 
-  evaluated(policy: string, outcome: string, seconds: number): void {
+  evaluated({ policy, outcome, seconds }: EvaluationEvent): void {
     this.evaluations.inc({ policy, outcome });
     this.latency.observe({ policy }, seconds);
   }

@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { TransferListItem } from 'node:worker_threads';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
-import type { Logger } from 'pino';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
 import { evaluableInput, type MaterialInput } from '../materials/evaluable.js';
-import { isKnownKind, kindName } from '../materials/kinds.js';
+import { isKnownKind } from '../materials/kinds.js';
 import type { DiscoveryBackend } from '../discovery/backend.js';
 import { BASE_ALLOWED_HOSTNAMES, MAX_HOST_PATTERN, MAX_REQUESTED_HOSTS, matchesHostPattern } from '../net/allowed-hosts.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../net/http-fetch.js';
@@ -62,18 +61,38 @@ export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'work
   permittedRequestHosts?: string[];
   /** Answers chainloop_discover; without one the guest gets 0, as in Chainloop without a control plane. */
   discovery?: DiscoveryBackend;
-  /** Daemon log: guest logs (with policy and evaluation id) and, when `decisionLog`, one line per decision. */
-  logger?: Logger;
-  decisionLog?: boolean;
-  observer?: EngineObserver;
+  observers?: EngineObserver[];
   /** Refuse new evaluations (OVERLOADED) while the main thread's event loop runs this late; 0: never. */
   maxEventLoopLagMs?: number;
 }
 
-/** Told about every evaluation and failed load (metrics). */
+/**
+ * What an evaluation ended with, for observers (metrics, the daemon's decision log). `policy` is a
+ * loaded policy's name, or '(unknown)' for a request shed before its policy was looked up.
+ */
+export interface EvaluationEvent {
+  policy: string;
+  /** `ok`, or the ErrorInfo reason of the failure. */
+  outcome: string;
+  seconds: number;
+  request: EvaluationRequest;
+  /** Set when the evaluation produced a result. */
+  result?: EvaluationOutcome;
+  /** Set when it failed after its policy was found. */
+  error?: PolicydError;
+  digest?: string;
+  evaluationId?: string;
+}
+
+/**
+ * Told about what the engine does, in the manner of OPA's decision-logger hook: the engine counts and
+ * logs nothing itself; the daemon attaches metrics and a decision log.
+ */
 export interface EngineObserver {
-  evaluated(policy: string, outcome: string, seconds: number): void;
+  evaluated(event: EvaluationEvent): void;
   loadFailed(reason: string): void;
+  /** A worker failed between evaluations; piscina replaces it. */
+  workerFailed?(err: unknown): void;
 }
 
 export interface RequestedLimits {
@@ -119,12 +138,11 @@ const EMPTY = new Uint8Array(0);
 export class PolicyEngine {
   readonly registry = new PolicyRegistry();
   readonly pool: ScriptPool;
-  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'logger' | 'observer' | 'maxEventLoopLagMs' | 'fileRoot' | 'documentParseMs'>> & {
+  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'observers' | 'maxEventLoopLagMs' | 'fileRoot' | 'documentParseMs'>> & {
     http: HttpLimits;
     fileRoot: string | undefined;
   };
-  readonly #logger: Logger | undefined;
-  readonly #observer: EngineObserver | undefined;
+  readonly #observers: EngineObserver[];
   readonly #lag: EventLoopLag | undefined;
   readonly #maxLagMs: number;
   readonly #discovery: DiscoveryBackend | undefined;
@@ -132,10 +150,13 @@ export class PolicyEngine {
   readonly #documents: DocumentParser;
 
   constructor(options: EngineOptions = {}) {
+    this.#observers = options.observers ?? [];
     this.#documents = new DocumentParser(options.documentParseMs ?? 10_000);
     this.pool = new ScriptPool({
       ...options,
-      onWorkerError: (err) => options.logger?.error({ error: errorMessage(err) }, 'a worker failed between evaluations; it is replaced'),
+      onWorkerError: (err) => {
+        for (const o of this.#observers) o.workerFailed?.(err);
+      },
     });
     this.#options = {
       defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
@@ -153,10 +174,7 @@ export class PolicyEngine {
       maxHostCalls: options.maxHostCalls ?? 100,
       http: { ...DEFAULT_HTTP_LIMITS, ...options.http },
       permittedRequestHosts: options.permittedRequestHosts ?? ['*'],
-      decisionLog: options.decisionLog ?? false,
     };
-    this.#logger = options.logger;
-    this.#observer = options.observer;
     this.#maxLagMs = options.maxEventLoopLagMs ?? 0;
     this.#lag = this.#maxLagMs > 0 ? new EventLoopLag() : undefined;
     this.#discovery = options.discovery;
@@ -186,7 +204,7 @@ export class PolicyEngine {
 
   async load(source: PolicySource, limits?: RequestedLimits): Promise<LoadResult> {
     if (this.#loading >= this.#options.maxConcurrentLoads) {
-      this.#observer?.loadFailed('OVERLOADED');
+      for (const o of this.#observers) o.loadFailed('OVERLOADED');
       throw new PolicydError('OVERLOADED', `${this.#loading} policy loads are already running (maxConcurrentLoads); retry with backoff`);
     }
     this.#loading++;
@@ -204,7 +222,7 @@ export class PolicyEngine {
         throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
       }
     } catch (err) {
-      this.#observer?.loadFailed(err instanceof PolicydError ? err.reason : 'INTERNAL');
+      for (const o of this.#observers) o.loadFailed(err instanceof PolicydError ? err.reason : 'INTERNAL');
       throw err;
     } finally {
       this.#loading--;
@@ -251,11 +269,15 @@ export class PolicyEngine {
     };
   }
 
+  #report(event: EvaluationEvent): void {
+    for (const o of this.#observers) o.evaluated(event);
+  }
+
   async evaluate(req: EvaluationRequest): Promise<EvaluationOutcome> {
     const started = performance.now();
     if (this.#lag && this.#lag.lagMs > this.#maxLagMs) {
       // Labelled with a loaded policy's name only: a client's arbitrary string must not become a label value.
-      this.#observer?.evaluated(this.registry.get(req.policy)?.name ?? UNKNOWN_POLICY, 'OVERLOADED', 0);
+      this.#report({ policy: this.registry.get(req.policy)?.name ?? UNKNOWN_POLICY, outcome: 'OVERLOADED', seconds: 0, request: req });
       throw new PolicydError('OVERLOADED', `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`);
     }
     const policy = this.registry.get(req.policy);
@@ -263,24 +285,15 @@ export class PolicyEngine {
       throw new PolicydError('POLICY_NOT_FOUND', `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`, { policy: req.policy });
     }
     const evaluationId = randomUUID();
-    const log = () => this.#logger?.child({ policy: policy.name, digest: policy.digest, evaluationId });
+    const event = { policy: policy.name, digest: policy.digest, evaluationId, request: req };
     try {
-      const outcome = await this.#evaluate(policy, req, started, evaluationId);
-      this.#observer?.evaluated(policy.name, 'ok', outcome.durationMs / 1000);
-      const guestLog = outcome.logs.length > 0 || outcome.ignoredArgs.length > 0 ? log() : undefined;
-      for (const entry of outcome.logs) guestLog?.[entry.level]({ guest: true }, entry.message);
-      // Chainloop warns the same way ("argument %q not defined in policy %q spec, ignoring it").
-      if (outcome.ignoredArgs.length > 0) guestLog?.warn({ ignored: outcome.ignoredArgs }, 'arguments the policy does not declare were ignored');
-      if (this.#options.decisionLog) {
-        const { violations, skipped, ignored } = outcome.result;
-        (guestLog ?? log())?.info({ kind: kindName(req.material.kind), violations: violations.length, skipped, ignored, durationMs: Math.round(outcome.durationMs * 1000) / 1000 }, 'decision');
-      }
-      return outcome;
+      const result = await this.#evaluate(policy, req, started, evaluationId);
+      this.#report({ ...event, outcome: 'ok', seconds: result.durationMs / 1000, result });
+      return result;
     } catch (err) {
-      const named = err instanceof PolicydError ? err.forPolicy(policy.name) : err;
-      this.#observer?.evaluated(policy.name, named instanceof PolicydError ? named.reason : 'INTERNAL', (performance.now() - started) / 1000);
-      if (this.#options.decisionLog) log()?.warn({ reason: (named as PolicydError).reason ?? 'INTERNAL', error: errorMessage(named) }, 'evaluation failed');
-      throw named;
+      const error = err instanceof PolicydError ? err.forPolicy(policy.name) : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`, { policy: policy.name });
+      this.#report({ ...event, outcome: error.reason, seconds: (performance.now() - started) / 1000, error });
+      throw error;
     }
   }
 

@@ -103,7 +103,7 @@ describe('budgets', () => {
 
   it('labels refused evaluations with a loaded policy name only, never with what the client sent', async () => {
     const metrics = new DaemonMetrics();
-    const d = await startDaemon({ threads: 1, maxEventLoopLagMs: 1, observer: metrics });
+    const d = await startDaemon({ threads: 1, maxEventLoopLagMs: 1, observers: [metrics] });
     try {
       await d.tcp.loadPolicy(await module('known'));
       // Keep the main thread late for several lag samples in a row (the monitor takes the minimum of
