@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { PolicydError } from '../errors/policyd-error.js';
+import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import type { ScriptOutcome, ScriptTask } from '../worker/protocol.js';
 
 export interface PoolOptions {
@@ -65,7 +65,10 @@ export class ScriptPool {
     try {
       return await this.#pool.run(task, { signal, transferList: transferList as never });
     } catch (err) {
-      throw signal.aborted ? signal.reason : err;
+      if (signal.aborted) throw signal.reason;
+      // The worker entry answers every guest failure as an outcome, so a rejection here means the
+      // thread itself stopped (a crash, an exit); piscina starts another. The call may be retried.
+      throw new PolicydError('WORKER_LOST', `the worker running this evaluation stopped (${errorMessage(err)}); retry: it has been replaced`);
     } finally {
       this.#inFlight--;
     }
