@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../errors/policyd-error.js';
 import { allKindNames } from '../materials/kinds.js';
@@ -15,8 +16,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** The package root is three levels up from dist/src/cli/ (in the checkout and in the image). */
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('wasm-policyd')
   .description('Evaluate Chainloop-compatible WebAssembly (Extism) supply-chain policies, locally or as a gRPC daemon.')
+  .version(`${version} (node ${process.versions.node})`, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 addSettingOptions(

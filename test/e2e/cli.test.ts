@@ -58,6 +58,15 @@ describe('wasm-policyd eval prints what chainloop policy devel eval prints', () 
   });
 });
 
+describe('wasm-policyd --version', () => {
+  it('prints the package version and the Node it runs on', async () => {
+    const out = await cli('--version');
+    assert.equal(out.code, 0);
+    const { version } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
+    assert.equal(out.stdout.trim(), `${version} (node ${process.versions.node})`);
+  });
+});
+
 describe('wasm-policyd lint', () => {
   let dir: string;
   before(() => {
