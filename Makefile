@@ -9,7 +9,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen gen-ts gen-go go-tools helm build examples go-client python-client h2load test run bench soak clean
+.PHONY: all install gen gen-ts gen-go go-tools helm lint format build examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -40,6 +40,13 @@ helm: build/bin/helm
 build/bin/helm: deploy/tools/go.mod deploy/tools/go.sum
 	go -C deploy/tools build -o $(CURDIR)/build/bin/ helm.sh/helm/v3/cmd/helm
 
+## lint: Biome's linter and formatter over the TypeScript (biome.json); `make format` rewrites the files
+lint: install
+	biome ci .
+
+format: install
+	biome check --write .
+
 ## build: compile TypeScript into dist/
 build: gen-ts
 	tsc -p tsconfig.json
@@ -59,7 +66,7 @@ python-client:
 	scripts/install-python-grpc.sh
 
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: build examples go-client python-client h2load helm
+test: lint build examples go-client python-client h2load helm
 	@echo "node $$(node --version), go $$(go env GOVERSION)"
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 	@echo "the same suite on Node $$($(NODE24) --version)"

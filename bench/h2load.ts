@@ -59,9 +59,23 @@ export function h2load(o: H2loadOptions): H2loadResult {
   const unix = o.target.startsWith('unix://') ? o.target.slice('unix://'.length) : undefined;
   const uri = unix ? `http://localhost${EVALUATE_PATH}` : `http://${o.target}${EVALUATE_PATH}`;
   const args = [
-    '-c', '1', '-m', String(o.streams), '-D', String(o.durationS), '--warm-up-time', String(o.warmUpS), '-d', o.body,
-    '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${o.logFile}`,
-    ...(unix ? [`--base-uri=unix:${unix}`] : []), uri,
+    '-c',
+    '1',
+    '-m',
+    String(o.streams),
+    '-D',
+    String(o.durationS),
+    '--warm-up-time',
+    String(o.warmUpS),
+    '-d',
+    o.body,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    `--log-file=${o.logFile}`,
+    ...(unix ? [`--base-uri=unix:${unix}`] : []),
+    uri,
   ];
   rmSync(o.logFile, { force: true }); // h2load appends to an existing log
   const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
@@ -72,7 +86,11 @@ export function h2load(o: H2loadOptions): H2loadResult {
   const [, children] = out.trim().split('\n').slice(-2);
   const cpu = [...children!.matchAll(/(\d+)m([\d.]+)s/g)].reduce((t, m) => t + Number(m[1]) * 60 + Number(m[2]), 0);
   // Log lines: start (µs), HTTP status, elapsed (µs).
-  const latencies = readFileSync(o.logFile, 'utf8').trim().split('\n').map((line) => Number(line.split('\t')[2]) / 1000).sort((a, b) => a - b);
+  const latencies = readFileSync(o.logFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => Number(line.split('\t')[2]) / 1000)
+    .sort((a, b) => a - b);
   return {
     requests,
     seconds,

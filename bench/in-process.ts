@@ -17,7 +17,12 @@ export interface InProcessResult {
  * creates a plugin from the compiled module for every call (the daemon's isolation); otherwise one
  * plugin is reused.
  */
-export async function rawInProcess(module: WebAssembly.Module, input: Uint8Array, durationMs: number, fresh: boolean): Promise<InProcessResult> {
+export async function rawInProcess(
+  module: WebAssembly.Module,
+  input: Uint8Array,
+  durationMs: number,
+  fresh: boolean,
+): Promise<InProcessResult> {
   const latencies = new Latencies();
   const make = () => createPlugin({ wasm: [{ module }] }, { useWasi: false, runInWorker: false });
   const reused = fresh ? undefined : await make();
@@ -65,7 +70,13 @@ const createPlugin = require(workerData.extism);
  * Chainloop's engine, reproduced in Node: compile + instantiate + call for every evaluation, on as
  * many threads as the daemon has workers (Chainloop evaluates attachments in parallel).
  */
-export async function chainloopBaseline(module: Uint8Array, input: Uint8Array, durationMs: number, threads: number, wasi = false): Promise<{ throughput: number }> {
+export async function chainloopBaseline(
+  module: Uint8Array,
+  input: Uint8Array,
+  durationMs: number,
+  threads: number,
+  wasi = false,
+): Promise<{ throughput: number }> {
   const extism = createRequire(import.meta.url).resolve('@extism/extism');
   const start = performance.now();
   const counts = await Promise.all(

@@ -46,7 +46,9 @@ function measure(what: string, pid: number, target: string, file: string, stream
   const cpu = cpuSeconds(pid) - before;
   // The warm-up's requests are not counted but its CPU is: spread it over the counted ones at the same rate.
   const serverCpuMsPerRequest = ((cpu * SECONDS) / (SECONDS + WARM_UP) / r.requests) * 1000;
-  log(`  ${what}: ${r.throughput.toFixed(0)}/s p50 ${r.p50.toFixed(3)} ms p99 ${r.p99.toFixed(3)} ms; server CPU ${serverCpuMsPerRequest.toFixed(3)} ms/request; h2load ${(r.generatorCpuShare * 100).toFixed(0)} % of a core`);
+  log(
+    `  ${what}: ${r.throughput.toFixed(0)}/s p50 ${r.p50.toFixed(3)} ms p99 ${r.p99.toFixed(3)} ms; server CPU ${serverCpuMsPerRequest.toFixed(3)} ms/request; h2load ${(r.generatorCpuShare * 100).toFixed(0)} % of a core`,
+  );
   return { ...r, serverCpuMsPerRequest };
 }
 
@@ -60,7 +62,16 @@ const ceiling = {
 noop.stop();
 
 log('daemon (2 workers; queue deep enough for 32 streams, load shedding off, so nothing is refused)');
-const daemon = await startDaemon(join(dir, 'd.sock'), ['--threads', '2', '--max-queue', '64', '--max-event-loop-lag-ms', '0', '--admin-listen', '127.0.0.1:0']);
+const daemon = await startDaemon(join(dir, 'd.sock'), [
+  '--threads',
+  '2',
+  '--max-queue',
+  '64',
+  '--max-event-loop-lag-ms',
+  '0',
+  '--admin-listen',
+  '127.0.0.1:0',
+]);
 const pid = daemon.child.pid!;
 const client = new PolicyEngineClient(daemon.unix);
 await client.loadPolicy({ source: { case: 'wasmModule', value: trivialWasm }, name: 'trivial' });
@@ -78,8 +89,20 @@ await daemon.stop();
 log('in process: the same evaluation as a pool worker runs it (trivial policy, this thread)');
 const facts = await compilePolicyModule(trivialWasm, 'trivial', 256);
 const task: ScriptTask = {
-  module: facts.module, proxy: facts.proxy, instanceKey: 'trivial', input: sbom, useWasi: facts.usesWasi, memoryLimitPages: 256,
-  maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'trivial', logLevel: 'error', maxLogEntries: 100, maxHostCalls: 100, includeRawOutput: false, allowedHosts: [],
+  module: facts.module,
+  proxy: facts.proxy,
+  instanceKey: 'trivial',
+  input: sbom,
+  useWasi: facts.usesWasi,
+  memoryLimitPages: 256,
+  maxOutputBytes: 2 ** 20,
+  maxVarBytes: 2 ** 20,
+  policyName: 'trivial',
+  logLevel: 'error',
+  maxLogEntries: 100,
+  maxHostCalls: 100,
+  includeRawOutput: false,
+  allowedHosts: [],
 };
 const inProcess: number[] = [];
 const until = performance.now() + SECONDS * 1000;
@@ -90,7 +113,10 @@ while (performance.now() < until) {
   if (!outcome.ok) throw new Error(JSON.stringify(outcome.error));
   await new Promise((resolve) => setImmediate(resolve));
 }
-const inProcessP50 = percentile(inProcess.sort((a, b) => a - b), 0.5);
+const inProcessP50 = percentile(
+  inProcess.sort((a, b) => a - b),
+  0.5,
+);
 log(`  in-process p50 ${inProcessP50.toFixed(3)} ms`);
 
 log("Chainloop's engine reproduced in Node: compile + instantiate + call per evaluation, TinyGo policy, 2 threads");
@@ -99,13 +125,63 @@ log(`  ${baseline.throughput.toFixed(1)}/s`);
 rmSync(dir, { recursive: true, force: true });
 
 const targets = [
-  { id: 'R1', what: 'trivial policy, 1 KiB, unix: daemon ÷ no-op ceiling', value: daemonRuns.trivialUnix.throughput / ceiling.unix.throughput, target: '≥ 0.5', pass: (v: number) => v >= 0.5, fmt: (v: number) => v.toFixed(2) },
-  { id: 'R1', what: 'trivial policy, 1 KiB, TCP: daemon ÷ no-op ceiling', value: daemonRuns.trivialTcp.throughput / ceiling.tcp.throughput, target: '≥ 0.5', pass: (v: number) => v >= 0.5, fmt: (v: number) => v.toFixed(2) },
-  { id: 'R2', what: "Chainloop's TinyGo policy: daemon ÷ compile-per-evaluation in Node (2 threads each)", value: daemonRuns.tinygoTcp.throughput / baseline.throughput, target: '≥ 20', pass: (v: number) => v >= 20, fmt: (v: number) => v.toFixed(1) },
-  { id: 'R3', what: 'p50 added latency at c=1 (unix) over the same evaluation in process, ms', value: daemonRuns.trivialUnixC1.p50 - inProcessP50, target: '≤ 0.3 ms', pass: (v: number) => v <= 0.3, fmt: (v: number) => v.toFixed(3) },
-  { id: 'R8', what: "CPU per evaluation (daemon, all threads) ÷ no-op server's CPU per RPC, TinyGo, TCP", value: daemonRuns.tinygoTcp.serverCpuMsPerRequest / ceiling.tcp.serverCpuMsPerRequest, target: '≤ 4', pass: (v: number) => v <= 4, fmt: (v: number) => v.toFixed(1) },
+  {
+    id: 'R1',
+    what: 'trivial policy, 1 KiB, unix: daemon ÷ no-op ceiling',
+    value: daemonRuns.trivialUnix.throughput / ceiling.unix.throughput,
+    target: '≥ 0.5',
+    pass: (v: number) => v >= 0.5,
+    fmt: (v: number) => v.toFixed(2),
+  },
+  {
+    id: 'R1',
+    what: 'trivial policy, 1 KiB, TCP: daemon ÷ no-op ceiling',
+    value: daemonRuns.trivialTcp.throughput / ceiling.tcp.throughput,
+    target: '≥ 0.5',
+    pass: (v: number) => v >= 0.5,
+    fmt: (v: number) => v.toFixed(2),
+  },
+  {
+    id: 'R2',
+    what: "Chainloop's TinyGo policy: daemon ÷ compile-per-evaluation in Node (2 threads each)",
+    value: daemonRuns.tinygoTcp.throughput / baseline.throughput,
+    target: '≥ 20',
+    pass: (v: number) => v >= 20,
+    fmt: (v: number) => v.toFixed(1),
+  },
+  {
+    id: 'R3',
+    what: 'p50 added latency at c=1 (unix) over the same evaluation in process, ms',
+    value: daemonRuns.trivialUnixC1.p50 - inProcessP50,
+    target: '≤ 0.3 ms',
+    pass: (v: number) => v <= 0.3,
+    fmt: (v: number) => v.toFixed(3),
+  },
+  {
+    id: 'R8',
+    what: "CPU per evaluation (daemon, all threads) ÷ no-op server's CPU per RPC, TinyGo, TCP",
+    value: daemonRuns.tinygoTcp.serverCpuMsPerRequest / ceiling.tcp.serverCpuMsPerRequest,
+    target: '≤ 4',
+    pass: (v: number) => v <= 4,
+    fmt: (v: number) => v.toFixed(1),
+  },
 ];
-const results = { machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString(), smoke: SMOKE, seconds: SECONDS }, ceiling, daemon: daemonRuns, outcomes, inProcessP50, baseline, targets: targets.map((t) => ({ id: t.id, what: t.what, value: t.value, pass: t.pass(t.value) })) };
+const results = {
+  machine: {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model,
+    node: process.version,
+    date: new Date().toISOString(),
+    smoke: SMOKE,
+    seconds: SECONDS,
+  },
+  ceiling,
+  daemon: daemonRuns,
+  outcomes,
+  inProcessP50,
+  baseline,
+  targets: targets.map((t) => ({ id: t.id, what: t.what, value: t.value, pass: t.pass(t.value) })),
+};
 const row = (name: string, r: Measured) =>
   `| ${name} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.serverCpuMsPerRequest.toFixed(3)} | ${(r.generatorCpuShare * 100).toFixed(0)} % |`;
 const report = `# Hot path with a native load generator
@@ -113,7 +189,9 @@ const report = `# Hot path with a native load generator
 Measured by \`make bench\` (bench/native.ts; ${SMOKE ? 'SMOKE RUN — not a measurement' : `${SECONDS} s per row after ${WARM_UP} s of warm-up`}) on ${results.machine.date}, ${results.machine.cores} × ${results.machine.cpu}, Node ${results.machine.node}.
 h2load (Debian's nghttp2-client) sends one fixed Evaluate request, 1 KiB CycloneDX, over 1 connection × ${STREAMS} streams. **The
 generator, the server and its workers share the same ${results.machine.cores} cores; the generator's own CPU share is in the last column.**
-Every evaluation the daemon answered is counted by its own metrics: ${Object.entries(outcomes).map(([k, v]) => `\`${k}\` ${v}`).join(', ')}.
+Every evaluation the daemon answered is counted by its own metrics: ${Object.entries(outcomes)
+  .map(([k, v]) => `\`${k}\` ${v}`)
+  .join(', ')}.
 
 ## Targets (issue: evaluation hot path)
 

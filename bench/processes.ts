@@ -25,16 +25,34 @@ export function rssMb(pid: number): number {
 export async function evaluationOutcomes(admin: string): Promise<Record<string, number>> {
   const text = await (await fetch(`http://${admin}/metrics`)).text();
   const counts: Record<string, number> = {};
-  for (const m of text.matchAll(/^policyd_evaluations_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)/gm)) counts[m[1]!] = (counts[m[1]!] ?? 0) + Number(m[2]);
+  for (const m of text.matchAll(/^policyd_evaluations_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)/gm))
+    counts[m[1]!] = (counts[m[1]!] ?? 0) + Number(m[2]);
   return counts;
 }
 
 /** Starts `wasm-policyd serve` as its own process and waits until it is ready. */
 export function startDaemon(socket: string, flags: string[] = []): Promise<Daemon> {
-  const child = spawn(process.execPath, [...NODE_ARGS, `${ROOT}dist/src/cli/main.js`, 'serve', '--listen', '127.0.0.1:0', '--listen', `unix://${socket}`, '--admin-listen', '', '--log-decisions', 'false', ...flags], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...NODE_ARGS,
+      `${ROOT}dist/src/cli/main.js`,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--listen',
+      `unix://${socket}`,
+      '--admin-listen',
+      '',
+      '--log-decisions',
+      'false',
+      ...flags,
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   return new Promise((resolve, reject) => {
     let addresses: string[] = [];
     let admin: string | undefined;
@@ -69,7 +87,9 @@ export function startDaemon(socket: string, flags: string[] = []): Promise<Daemo
 
 /** Starts the no-op gRPC server (transport ceiling) as its own process. */
 export function startNoopServer(socket: string): Promise<{ tcp: string; unix: string; pid: number; stop(): void }> {
-  const child = spawn(process.execPath, [...NODE_ARGS, `${ROOT}dist/bench/noop-server.js`, '127.0.0.1:0', `unix://${socket}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, `${ROOT}dist/bench/noop-server.js`, '127.0.0.1:0', `unix://${socket}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve) => {
     child.stdout!.once('data', (chunk: Buffer) => {
       const a = JSON.parse(chunk.toString()) as { tcp: string; unix: string };
@@ -104,14 +124,29 @@ export interface LoadOptions {
 /** Runs the load generator (a separate process) once. */
 export function runLoad(o: LoadOptions): Promise<LoadResult> {
   const args = [
-    `${ROOT}dist/bench/load-generator.js`, '--target', o.target, '--policy', o.policy ?? 'bench', '--material', o.material,
-    '--kind', String(o.kind ?? 4), '--concurrency', String(o.concurrency ?? 1), '--duration-ms', String(o.durationMs), '--warmup-ms', String(o.warmupMs),
+    `${ROOT}dist/bench/load-generator.js`,
+    '--target',
+    o.target,
+    '--policy',
+    o.policy ?? 'bench',
+    '--material',
+    o.material,
+    '--kind',
+    String(o.kind ?? 4),
+    '--concurrency',
+    String(o.concurrency ?? 1),
+    '--duration-ms',
+    String(o.durationMs),
+    '--warmup-ms',
+    String(o.warmupMs),
     ...(o.rate ? ['--rate', String(Math.round(o.rate))] : []),
   ];
   const child = spawn(process.execPath, [...NODE_ARGS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   return new Promise((resolve, reject) =>
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited with ${code}`)))),
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited with ${code}`)),
+    ),
   );
 }

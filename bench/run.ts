@@ -43,7 +43,17 @@ async function repeated(what: string, run: () => Promise<LoadResult>): Promise<L
     for (const [k, v] of Object.entries(r.errors)) acc[k] = (acc[k] ?? 0) + v;
     return acc;
   }, {});
-  const out = { ...runs[0]!, throughput: pick('throughput'), p50: pick('p50'), p90: pick('p90'), p99: pick('p99'), max: pick('max'), generatorCpuShare: pick('generatorCpuShare'), ok: pick('ok'), errors };
+  const out = {
+    ...runs[0]!,
+    throughput: pick('throughput'),
+    p50: pick('p50'),
+    p90: pick('p90'),
+    p99: pick('p99'),
+    max: pick('max'),
+    generatorCpuShare: pick('generatorCpuShare'),
+    ok: pick('ok'),
+    errors,
+  };
   log(`  ${what}: ${out.throughput.toFixed(0)}/s p50 ${out.p50.toFixed(3)} ms p99 ${out.p99.toFixed(3)} ms`);
   return out;
 }
@@ -60,16 +70,29 @@ const big = await bigModule(800_000);
 const sbomPolicy = readFileSync(`${ROOT}examples/policies/sbom/policy.wasm`);
 const tinygo = readFileSync(`${ROOT}../shared/fixtures/chainloop/simple_test_policy.wasm`);
 const materials = { '1KiB': cyclonedx(1024), '1MiB': cyclonedx(2 ** 20), '10MiB': SMOKE ? Buffer.from('{}') : cyclonedx(10 * 2 ** 20) };
-const materialFiles = Object.fromEntries(Object.entries(materials).map(([k, v]) => [k, file(`sbom-${k}.json`, v)])) as Record<keyof typeof materials, string>;
-results.inputs = { trivialModuleBytes: trivial.byteLength, bigModuleBytes: big.byteLength, sbomPolicyBytes: sbomPolicy.byteLength, materials: Object.fromEntries(Object.entries(materials).map(([k, v]) => [k, v.byteLength])) };
+const materialFiles = Object.fromEntries(Object.entries(materials).map(([k, v]) => [k, file(`sbom-${k}.json`, v)])) as Record<
+  keyof typeof materials,
+  string
+>;
+results.inputs = {
+  trivialModuleBytes: trivial.byteLength,
+  bigModuleBytes: big.byteLength,
+  sbomPolicyBytes: sbomPolicy.byteLength,
+  materials: Object.fromEntries(Object.entries(materials).map(([k, v]) => [k, v.byteLength])),
+};
 log(`modules: trivial ${trivial.byteLength} B, big ${big.byteLength} B, sbom policy ${sbomPolicy.byteLength} B`);
 
 // ---------------------------------------------------------------- transport ceiling
 log('transport ceiling (no-op grpc-js Evaluate, separate process)');
 const noop = await startNoopServer(join(dir, 'noop.sock'));
 const ceiling: Record<string, LoadResult> = {};
-for (const c of [1, 32]) ceiling[`unix-c${c}`] = await repeated(`no-op unix c=${c}`, () => runLoad({ target: noop.unix, material: materialFiles['1KiB'], concurrency: c, durationMs: D, warmupMs: WARM }));
-ceiling['tcp-c32'] = await repeated('no-op tcp c=32', () => runLoad({ target: noop.tcp, material: materialFiles['1KiB'], concurrency: 32, durationMs: D, warmupMs: WARM }));
+for (const c of [1, 32])
+  ceiling[`unix-c${c}`] = await repeated(`no-op unix c=${c}`, () =>
+    runLoad({ target: noop.unix, material: materialFiles['1KiB'], concurrency: c, durationMs: D, warmupMs: WARM }),
+  );
+ceiling['tcp-c32'] = await repeated('no-op tcp c=32', () =>
+  runLoad({ target: noop.tcp, material: materialFiles['1KiB'], concurrency: 32, durationMs: D, warmupMs: WARM }),
+);
 noop.stop();
 results.ceiling = ceiling;
 
@@ -92,11 +115,21 @@ results.daemon = matrix;
 const sizes: Record<string, LoadResult> = {};
 for (const size of SIZES) {
   sizes[size] = await repeated(`sbom policy ${size} unix c=1`, () =>
-    runLoad({ target: daemon.unix, policy: 'bench-sbom', material: materialFiles[size], kind: KIND_SBOM, concurrency: 1, durationMs: size === '10MiB' ? D * 2 : D, warmupMs: WARM }),
+    runLoad({
+      target: daemon.unix,
+      policy: 'bench-sbom',
+      material: materialFiles[size],
+      kind: KIND_SBOM,
+      concurrency: 1,
+      durationMs: size === '10MiB' ? D * 2 : D,
+      warmupMs: WARM,
+    }),
   );
 }
 results.materials = sizes;
-const bigDaemon = await repeated('big module 1KiB unix c=32', () => runLoad({ target: daemon.unix, policy: 'bench-big', material: materialFiles['1KiB'], concurrency: 32, durationMs: D, warmupMs: WARM }));
+const bigDaemon = await repeated('big module 1KiB unix c=32', () =>
+  runLoad({ target: daemon.unix, policy: 'bench-big', material: materialFiles['1KiB'], concurrency: 32, durationMs: D, warmupMs: WARM }),
+);
 results.bigModuleDaemon = bigDaemon;
 
 // ---------------------------------------------------------------- LoadPolicy cold
@@ -136,12 +169,36 @@ await load(client, 'bench-wasi', tinygo);
 await new Promise((r) => setTimeout(r, 1000));
 const idleRss = daemon.rssMb();
 const soakRate = matrix['unix-c32']!.throughput;
-const warm = await runLoad({ target: daemon.unix, policy: 'bench-wasi', material: materialFiles['1KiB'], kind: KIND_SBOM, concurrency: 32, durationMs: Math.max(300, (SOAK / 5 / soakRate) * 1000), warmupMs: 0 });
+const warm = await runLoad({
+  target: daemon.unix,
+  policy: 'bench-wasi',
+  material: materialFiles['1KiB'],
+  kind: KIND_SBOM,
+  concurrency: 32,
+  durationMs: Math.max(300, (SOAK / 5 / soakRate) * 1000),
+  warmupMs: 0,
+});
 const rssAfterWarmup = daemon.rssMb();
-const soak = await runLoad({ target: daemon.unix, policy: 'bench-wasi', material: materialFiles['1KiB'], kind: KIND_SBOM, concurrency: 32, durationMs: (SOAK / soakRate) * 1000, warmupMs: 0 });
+const soak = await runLoad({
+  target: daemon.unix,
+  policy: 'bench-wasi',
+  material: materialFiles['1KiB'],
+  kind: KIND_SBOM,
+  concurrency: 32,
+  durationMs: (SOAK / soakRate) * 1000,
+  warmupMs: 0,
+});
 const rssAfterSoak = daemon.rssMb();
-results.memory = { idleRssMb: idleRss, rssAfterWarmupMb: rssAfterWarmup, rssAfterSoakMb: rssAfterSoak, soakEvaluations: soak.ok + warm.ok, soakErrors: soak.errors };
-log(`  idle RSS ${idleRss.toFixed(1)} MB; after ${warm.ok} ${rssAfterWarmup.toFixed(1)} MB; after ${soak.ok} more ${rssAfterSoak.toFixed(1)} MB`);
+results.memory = {
+  idleRssMb: idleRss,
+  rssAfterWarmupMb: rssAfterWarmup,
+  rssAfterSoakMb: rssAfterSoak,
+  soakEvaluations: soak.ok + warm.ok,
+  soakErrors: soak.errors,
+};
+log(
+  `  idle RSS ${idleRss.toFixed(1)} MB; after ${warm.ok} ${rssAfterWarmup.toFixed(1)} MB; after ${soak.ok} more ${rssAfterSoak.toFixed(1)} MB`,
+);
 client.close();
 await daemon.stop();
 
@@ -153,8 +210,19 @@ await load(client, 'bench', trivial);
 const saturation = matrix['unix-c32']!.throughput;
 const overload = await runLoad({ target: daemon.unix, material: materialFiles['1KiB'], rate: 2 * saturation, durationMs: D, warmupMs: 0 });
 const refused = overload.errors['8'] ?? 0;
-const other = Object.entries(overload.errors).filter(([k]) => k !== '8').reduce((n, [, v]) => n + v, 0);
-results.overload = { offeredRate: 2 * saturation, accepted: overload.ok, refused, otherErrors: other, refusedShare: refused / (refused + overload.ok + other), acceptedP99: overload.p99, acceptedP50: overload.p50, generatorCpuShare: overload.generatorCpuShare };
+const other = Object.entries(overload.errors)
+  .filter(([k]) => k !== '8')
+  .reduce((n, [, v]) => n + v, 0);
+results.overload = {
+  offeredRate: 2 * saturation,
+  accepted: overload.ok,
+  refused,
+  otherErrors: other,
+  refusedShare: refused / (refused + overload.ok + other),
+  acceptedP99: overload.p99,
+  acceptedP50: overload.p50,
+  generatorCpuShare: overload.generatorCpuShare,
+};
 log(`  accepted ${overload.ok}, refused ${refused} (RESOURCE_EXHAUSTED), other ${other}; accepted p99 ${overload.p99.toFixed(2)} ms`);
 client.close();
 await daemon.stop();
@@ -163,20 +231,86 @@ rmSync(dir, { recursive: true, force: true });
 // ---------------------------------------------------------------- targets and report
 const r = results as any;
 const targets = [
-  { id: 'R1', what: 'throughput, trivial policy, 1 KiB, c=32, unix ÷ no-op RPC ceiling', value: r.daemon['unix-c32'].throughput / r.ceiling['unix-c32'].throughput, target: '≥ 0.85', pass: (v: number) => v >= 0.85, fmt: (v: number) => v.toFixed(2) },
-  { id: 'R2', what: `throughput with the ${(big.byteLength / 1000).toFixed(0)} KB module ÷ Chainloop-style compile per evaluation`, value: r.bigModuleDaemon.throughput / r.chainloopBaseline.throughput, target: '≥ 20', pass: (v: number) => v >= 20, fmt: (v: number) => v.toFixed(1) },
-  { id: 'R3', what: 'p50 added latency at c=1 over the raw in-process call (unix), ms', value: r.daemon['unix-c1'].p50 - r.raw['trivial-fresh'].p50, target: '≤ 0.3 ms', pass: (v: number) => v <= 0.3, fmt: (v: number) => v.toFixed(3) },
-  { id: 'R4', what: `${SIZES.at(-1)} SBOM end to end ÷ raw in-process evaluation (p50)`, value: r.materials[SIZES.at(-1)!].p50 / r.raw[`sbom-${SIZES.at(-1)}-fresh`].p50, target: '≤ 1.5', pass: (v: number) => v <= 1.5, fmt: (v: number) => v.toFixed(2) },
-  { id: 'R5', what: 'LoadPolicy of a ~1 MB module until ready, ms', value: r.loadPolicyMs['1MB'], target: '≤ 100 ms', pass: (v: number) => v <= 100, fmt: (v: number) => v.toFixed(1) },
-  { id: 'R6', what: 'at 2 × saturation: accepted p99, ms (excess refused at once, nothing hangs)', value: r.overload.acceptedP99, target: '≤ 50 ms', pass: (v: number) => v <= 50 && r.overload.otherErrors === 0, fmt: (v: number) => v.toFixed(1) },
-  { id: 'R7a', what: 'idle RSS, 2 workers, 10 policies, MB', value: r.memory.idleRssMb, target: '≤ 150 MB', pass: (v: number) => v <= 150, fmt: (v: number) => v.toFixed(1) },
-  { id: 'R7b', what: `RSS growth over a ${SOAK / 1000}k-evaluation soak of Chainloop's TinyGo (WASI) policy, after warm-up`, value: r.memory.rssAfterSoakMb / r.memory.rssAfterWarmupMb - 1, target: '≤ 10 %', pass: (v: number) => v <= 0.1, fmt: (v: number) => `${(v * 100).toFixed(1)} %` },
+  {
+    id: 'R1',
+    what: 'throughput, trivial policy, 1 KiB, c=32, unix ÷ no-op RPC ceiling',
+    value: r.daemon['unix-c32'].throughput / r.ceiling['unix-c32'].throughput,
+    target: '≥ 0.85',
+    pass: (v: number) => v >= 0.85,
+    fmt: (v: number) => v.toFixed(2),
+  },
+  {
+    id: 'R2',
+    what: `throughput with the ${(big.byteLength / 1000).toFixed(0)} KB module ÷ Chainloop-style compile per evaluation`,
+    value: r.bigModuleDaemon.throughput / r.chainloopBaseline.throughput,
+    target: '≥ 20',
+    pass: (v: number) => v >= 20,
+    fmt: (v: number) => v.toFixed(1),
+  },
+  {
+    id: 'R3',
+    what: 'p50 added latency at c=1 over the raw in-process call (unix), ms',
+    value: r.daemon['unix-c1'].p50 - r.raw['trivial-fresh'].p50,
+    target: '≤ 0.3 ms',
+    pass: (v: number) => v <= 0.3,
+    fmt: (v: number) => v.toFixed(3),
+  },
+  {
+    id: 'R4',
+    what: `${SIZES.at(-1)} SBOM end to end ÷ raw in-process evaluation (p50)`,
+    value: r.materials[SIZES.at(-1)!].p50 / r.raw[`sbom-${SIZES.at(-1)}-fresh`].p50,
+    target: '≤ 1.5',
+    pass: (v: number) => v <= 1.5,
+    fmt: (v: number) => v.toFixed(2),
+  },
+  {
+    id: 'R5',
+    what: 'LoadPolicy of a ~1 MB module until ready, ms',
+    value: r.loadPolicyMs['1MB'],
+    target: '≤ 100 ms',
+    pass: (v: number) => v <= 100,
+    fmt: (v: number) => v.toFixed(1),
+  },
+  {
+    id: 'R6',
+    what: 'at 2 × saturation: accepted p99, ms (excess refused at once, nothing hangs)',
+    value: r.overload.acceptedP99,
+    target: '≤ 50 ms',
+    pass: (v: number) => v <= 50 && r.overload.otherErrors === 0,
+    fmt: (v: number) => v.toFixed(1),
+  },
+  {
+    id: 'R7a',
+    what: 'idle RSS, 2 workers, 10 policies, MB',
+    value: r.memory.idleRssMb,
+    target: '≤ 150 MB',
+    pass: (v: number) => v <= 150,
+    fmt: (v: number) => v.toFixed(1),
+  },
+  {
+    id: 'R7b',
+    what: `RSS growth over a ${SOAK / 1000}k-evaluation soak of Chainloop's TinyGo (WASI) policy, after warm-up`,
+    value: r.memory.rssAfterSoakMb / r.memory.rssAfterWarmupMb - 1,
+    target: '≤ 10 %',
+    pass: (v: number) => v <= 0.1,
+    fmt: (v: number) => `${(v * 100).toFixed(1)} %`,
+  },
 ];
 results.targets = Object.fromEntries(targets.map((t) => [t.id, { value: t.value, pass: t.pass(t.value) }]));
-const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString(), smoke: SMOKE, repeats: REPEATS, durationMs: D };
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  date: new Date().toISOString(),
+  smoke: SMOKE,
+  repeats: REPEATS,
+  durationMs: D,
+};
 results.machine = machine;
 const ms = (v: number) => v.toFixed(3);
-const row = (name: string, x: LoadResult) => `| ${name} | ${x.throughput.toFixed(0)} | ${ms(x.p50)} | ${ms(x.p90)} | ${ms(x.p99)} | ${Object.keys(x.errors).length ? JSON.stringify(x.errors) : '–'} | ${(x.generatorCpuShare * 100).toFixed(0)} % |`;
+const row = (name: string, x: LoadResult) =>
+  `| ${name} | ${x.throughput.toFixed(0)} | ${ms(x.p50)} | ${ms(x.p90)} | ${ms(x.p99)} | ${Object.keys(x.errors).length ? JSON.stringify(x.errors) : '–'} | ${(x.generatorCpuShare * 100).toFixed(0)} % |`;
 const report = `# Benchmark results
 
 Measured by \`make bench\` (${SMOKE ? 'SMOKE RUN — not a measurement' : `${REPEATS} repeats of ${D / 1000} s each; medians`}) on ${machine.date}:
@@ -193,8 +327,12 @@ ${targets.map((t) => `| ${t.id} | ${t.what} | ${t.fmt(t.value)} | ${t.target} | 
 
 | setup | evals/s | p50 ms | p90 ms | p99 ms | errors | load generator CPU |
 |---|---|---|---|---|---|---|
-${Object.entries(r.ceiling as Record<string, LoadResult>).map(([k, v]) => row(`no-op RPC ceiling, ${k}`, v)).join('\n')}
-${Object.entries(matrix).map(([k, v]) => row(`daemon, ${k}`, v)).join('\n')}
+${Object.entries(r.ceiling as Record<string, LoadResult>)
+  .map(([k, v]) => row(`no-op RPC ceiling, ${k}`, v))
+  .join('\n')}
+${Object.entries(matrix)
+  .map(([k, v]) => row(`daemon, ${k}`, v))
+  .join('\n')}
 ${row(`daemon, ${(big.byteLength / 1000).toFixed(0)} KB module, unix-c32`, bigDaemon)}
 
 ## Material size (Chainloop's SBOM example policy, which parses its input; unix, c=1)
@@ -207,7 +345,9 @@ ${SIZES.map((s) => `| ${s} | ${sizes[s]!.throughput.toFixed(1)} | ${ms(sizes[s]!
 
 | call | calls/s | p50 ms | p99 ms |
 |---|---|---|---|
-${Object.entries(raw).map(([k, v]) => `| ${k} | ${v.throughput.toFixed(0)} | ${ms(v.p50)} | ${ms(v.p99)} |`).join('\n')}
+${Object.entries(raw)
+  .map(([k, v]) => `| ${k} | ${v.throughput.toFixed(0)} | ${ms(v.p50)} | ${ms(v.p99)} |`)
+  .join('\n')}
 | Chainloop-style: unique bytes, compile + instantiate + call, ${(big.byteLength / 1000).toFixed(0)} KB, 2 threads | ${r.chainloopBaseline.throughput.toFixed(1)} | | |
 
 ## Load, memory, overload

@@ -28,7 +28,16 @@ const step = Number(o.step);
 const METHOD = '/policyengine.v1.PolicyEngineService/Evaluate';
 
 const dir = mkdtempSync(join(tmpdir(), 'policyd-soak-'));
-const daemon = await startDaemon(join(dir, 'd.sock'), ['--threads', '2', '--max-queue', '64', '--max-event-loop-lag-ms', '0', '--admin-listen', '127.0.0.1:0']);
+const daemon = await startDaemon(join(dir, 'd.sock'), [
+  '--threads',
+  '2',
+  '--max-queue',
+  '64',
+  '--max-event-loop-lag-ms',
+  '0',
+  '--admin-listen',
+  '127.0.0.1:0',
+]);
 const client = new PolicyEngineClient(daemon.tcp);
 const wasm = readFileSync(new URL('../../../shared/fixtures/chainloop/simple_test_policy.wasm', import.meta.url));
 await client.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'tinygo', kinds: [MaterialKind.SBOM_CYCLONEDX_JSON] });
@@ -37,7 +46,25 @@ evaluateFrame(join(dir, 'body'), 'tinygo', cyclonedx(1024), MaterialKind.SBOM_CY
 
 /** Seconds h2load took for `n` requests. */
 function h2load(n: number): number {
-  const out = execFileSync('h2load', ['-n', String(n), '-c', '1', '-m', '32', '-d', join(dir, 'body'), '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://${daemon.tcp}${METHOD}`], { encoding: 'utf8', maxBuffer: 2 ** 24 });
+  const out = execFileSync(
+    'h2load',
+    [
+      '-n',
+      String(n),
+      '-c',
+      '1',
+      '-m',
+      '32',
+      '-d',
+      join(dir, 'body'),
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      `http://${daemon.tcp}${METHOD}`,
+    ],
+    { encoding: 'utf8', maxBuffer: 2 ** 24 },
+  );
   return durationSeconds(out);
 }
 
@@ -66,7 +93,9 @@ CycloneDX, 2 worker threads, queue 64, load shedding off. RSS of the daemon proc
 ${rows.map((r) => `| ${r.evaluations.toLocaleString('en')} | ${r.rssMb.toFixed(1)} | ${r.perSecond ? r.perSecond.toFixed(0) : '–'} |`).join('\n')}
 
 Growth after warm-up (median of the last three steps against the first three): **${(growth * 100).toFixed(1)} %**. Outcomes counted by the daemon:
-${Object.entries(counts).map(([k, v]) => `\`${k}\` ${v}`).join(', ')}. A last evaluation returned ${JSON.stringify(check.result?.violations.map((v) => v.message))}.
+${Object.entries(counts)
+  .map(([k, v]) => `\`${k}\` ${v}`)
+  .join(', ')}. A last evaluation returned ${JSON.stringify(check.result?.violations.map((v) => v.message))}.
 `;
 writeFileSync(o.out!, md);
 console.log(md);

@@ -35,7 +35,9 @@ async function buildAs(entry, out, extra = []) {
 
 /** A Go policy: a WASI reactor with `//go:wasmexport Execute` (Go 1.24+), built by the machine's Go. */
 function buildGo(dir, out) {
-  const sources = readdirSync(dir).filter((f) => f.endsWith('.go') || f === 'go.mod').map((f) => join(dir, f));
+  const sources = readdirSync(dir)
+    .filter((f) => f.endsWith('.go') || f === 'go.mod')
+    .map((f) => join(dir, f));
   if (upToDate(out, sources)) return false;
   execFileSync('go', ['build', '-buildmode=c-shared', '-o', basename(out), '.'], {
     cwd: dir,
@@ -74,4 +76,6 @@ for (const file of readdirSync('test/fixtures/wat')) {
   const out = join('build/fixtures', `${basename(file, '.wat')}.wasm`);
   if (buildWat(join('test/fixtures/wat', file), out)) built.push(out);
 }
-console.log(`built ${built.length} module(s) in ${((Date.now() - started) / 1000).toFixed(1)} s${built.length ? `: ${built.join(', ')}` : ''}`);
+console.log(
+  `built ${built.length} module(s) in ${((Date.now() - started) / 1000).toFixed(1)} s${built.length ? `: ${built.join(', ')}` : ''}`,
+);

@@ -119,4 +119,3 @@ export async function runEval(opts: EvalOptions): Promise<void> {
   const view = opts.server ? await evalRemote(opts, kind, content) : await evalLocal(opts, kind, content);
   process.stdout.write(renderEvalOutput(view, opts.debug));
 }
-

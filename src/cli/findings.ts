@@ -6,7 +6,18 @@
 const FINDING_FIELDS: Record<string, { wrapper: string; fields: string[] }> = {
   VULNERABILITY: {
     wrapper: 'vulnerability',
-    fields: ['message', 'external_id', 'package_purl', 'severity', 'cvss_v3_score', 'cwes', 'recommendation', 'description', 'fixed_version', 'assessment'],
+    fields: [
+      'message',
+      'external_id',
+      'package_purl',
+      'severity',
+      'cvss_v3_score',
+      'cwes',
+      'recommendation',
+      'description',
+      'fixed_version',
+      'assessment',
+    ],
   },
   SAST: {
     wrapper: 'sast',
@@ -14,12 +25,23 @@ const FINDING_FIELDS: Record<string, { wrapper: string; fields: string[] }> = {
   },
   LICENSE_VIOLATION: {
     wrapper: 'license_violation',
-    fields: ['message', 'component_name', 'package_purl', 'license_id', 'license_name', 'component_version', 'recommendation', 'assessment'],
+    fields: [
+      'message',
+      'component_name',
+      'package_purl',
+      'license_id',
+      'license_name',
+      'component_version',
+      'recommendation',
+      'assessment',
+    ],
   },
 };
 
 function isEmpty(value: unknown): boolean {
-  return value === undefined || value === null || value === '' || value === 0 || value === false || (Array.isArray(value) && value.length === 0);
+  return (
+    value === undefined || value === null || value === '' || value === 0 || value === false || (Array.isArray(value) && value.length === 0)
+  );
 }
 
 export function chainloopFinding(findingType: string, raw: Record<string, unknown>): Record<string, unknown> | undefined {

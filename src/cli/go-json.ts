@@ -4,8 +4,5 @@
  * devel eval`.
  */
 export function goJson(value: unknown, indent = 3): string {
-  return (
-    JSON.stringify(value, null, indent).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) +
-    '\n'
-  );
+  return `${JSON.stringify(value, null, indent).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
 }

@@ -14,7 +14,12 @@ export async function withLocalPolicy<T>(
 ): Promise<T> {
   const engine = new PolicyEngine({ threads: 1, maxQueue: 4, ...options });
   try {
-    const { policy } = await engine.load({ type: 'document', bytes: await readFile(policyPath), baseDir: dirname(policyPath), label: policyPath });
+    const { policy } = await engine.load({
+      type: 'document',
+      bytes: await readFile(policyPath),
+      baseDir: dirname(policyPath),
+      label: policyPath,
+    });
     return await use(engine, policy);
   } finally {
     await engine.close();

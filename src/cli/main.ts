@@ -25,15 +25,15 @@ const program = new Command('wasm-policyd')
   .showHelpAfterError();
 
 addSettingOptions(
-  program
-    .command('serve')
-    .description('run the gRPC daemon (PolicyEngineService, grpc.health.v1, reflection; metrics on the admin port)'),
+  program.command('serve').description('run the gRPC daemon (PolicyEngineService, grpc.health.v1, reflection; metrics on the admin port)'),
 ).action(async (_opts, command: Command) => {
   await runServe(command);
 });
 
 addSettingOptions(
-  program.command('config').description('print the effective daemon configuration (defaults < file < environment < flags), secrets redacted'),
+  program
+    .command('config')
+    .description('print the effective daemon configuration (defaults < file < environment < flags), secrets redacted'),
 ).action((_opts, command: Command) => {
   runConfig(command);
 });

@@ -50,10 +50,13 @@ async function runCase(engine: PolicyEngine, digest: string, base: string, c: Ca
     if (e.error) return `expected error ${e.error}, but the evaluation succeeded`;
     const got = { violations: result.violations.map((v) => v.message), skipped: result.skipped, skipReasons: result.skipReasons };
     const problems: string[] = [];
-    if (e.violations && !isDeepStrictEqual(got.violations, e.violations)) problems.push(`violations ${JSON.stringify(got.violations)}, expected ${JSON.stringify(e.violations)}`);
-    for (const v of e.violationsContain ?? []) if (!got.violations.includes(v)) problems.push(`no violation ${JSON.stringify(v)} in ${JSON.stringify(got.violations)}`);
+    if (e.violations && !isDeepStrictEqual(got.violations, e.violations))
+      problems.push(`violations ${JSON.stringify(got.violations)}, expected ${JSON.stringify(e.violations)}`);
+    for (const v of e.violationsContain ?? [])
+      if (!got.violations.includes(v)) problems.push(`no violation ${JSON.stringify(v)} in ${JSON.stringify(got.violations)}`);
     if (e.skipped !== undefined && got.skipped !== e.skipped) problems.push(`skipped ${got.skipped}, expected ${e.skipped}`);
-    if (e.skipReasons && !isDeepStrictEqual(got.skipReasons, e.skipReasons)) problems.push(`skip reasons ${JSON.stringify(got.skipReasons)}, expected ${JSON.stringify(e.skipReasons)}`);
+    if (e.skipReasons && !isDeepStrictEqual(got.skipReasons, e.skipReasons))
+      problems.push(`skip reasons ${JSON.stringify(got.skipReasons)}, expected ${JSON.stringify(e.skipReasons)}`);
     return problems.length ? problems.join('; ') : undefined;
   } catch (err) {
     const reason = err instanceof PolicydError ? err.reason : 'INTERNAL';

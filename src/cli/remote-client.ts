@@ -1,4 +1,12 @@
-import { Metadata, credentials, makeGenericClientConstructor, type ChannelCredentials, type Client, type ServiceError } from '@grpc/grpc-js';
+import {
+  Metadata,
+  credentials,
+  makeGenericClientConstructor,
+  type ChannelCredentials,
+  type Client,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   PolicyEngineService,
@@ -39,8 +47,10 @@ export class PolicyEngineClient {
   #call<Res>(method: string, request: unknown, options: CallOptions = {}): Promise<Res> {
     const deadline = options.deadlineMs === undefined ? undefined : new Date(Date.now() + options.deadlineMs);
     return new Promise((resolve, reject) => {
-      const fn = (this.raw as unknown as Record<string, Function>)[method]!;
-      const call = fn.call(this.raw, request, this.#metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+      const fn = (this.raw as unknown as Record<string, (...args: unknown[]) => ClientUnaryCall>)[method]!;
+      const call = fn.call(this.raw, request, this.#metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) =>
+        err ? reject(err) : resolve(res),
+      );
       options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
   }

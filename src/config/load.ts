@@ -11,7 +11,10 @@ type Tree = Record<string, unknown>;
 function setPath(tree: Tree, path: string, value: unknown): void {
   const keys = path.split('.');
   let node = tree;
-  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Tree;
+  for (const key of keys.slice(0, -1)) {
+    node[key] ??= {};
+    node = node[key] as Tree;
+  }
   node[keys.at(-1)!] = value;
 }
 
@@ -23,7 +26,10 @@ function getPath(tree: Tree, path: string): unknown {
 export function parseSetting(setting: Setting, raw: string, source: string): unknown {
   switch (setting.type) {
     case 'list':
-      return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
     case 'number': {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${source}: "${raw}" is not a number`);
@@ -57,7 +63,8 @@ function merge(base: Tree, over: Tree): Tree {
   const out: Tree = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Tree, v as Tree) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Tree, v as Tree) : v;
   }
   return out;
 }
@@ -107,4 +114,3 @@ export function renderConfig(config: DaemonConfig): string {
   }
   return stringify(copy);
 }
-

@@ -7,7 +7,10 @@ const token = z.string().min(16, 'tokens must be at least 16 characters');
 
 /** The daemon configuration with its defaults; unknown keys are errors that name the key. */
 export const configSchema = z.strictObject({
-  listen: z.array(z.string().min(1)).min(1).default(() => ['127.0.0.1:50051', `unix://${defaultSocketPath()}`]),
+  listen: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(() => ['127.0.0.1:50051', `unix://${defaultSocketPath()}`]),
   policies: z.array(z.string().min(1)).default([]),
   watch: z.boolean().default(true),
   threads: nonNegative.default(0),

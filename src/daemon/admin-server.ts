@@ -7,7 +7,11 @@ export interface AdminState {
 }
 
 /** The admin HTTP port: Prometheus /metrics, /healthz (process alive), /readyz (serving policies). */
-export async function startAdminServer(listen: string, registry: Registry, state: AdminState): Promise<{ address: string; close(): Promise<void> }> {
+export async function startAdminServer(
+  listen: string,
+  registry: Registry,
+  state: AdminState,
+): Promise<{ address: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') return res.writeHead(405).end();

@@ -100,7 +100,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     if (config.watch && config.policies.length > 0) policies.watch();
     server.markReady();
     ready = true;
-    logger.info({ policies: engine.registry.size }, 'ready');
+    logger.info({ policies: engine.policyCount }, 'ready');
     return {
       engine,
       server,
@@ -112,12 +112,14 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         ready = false;
         policies.close();
         await server.shutdown(config.graceMs);
+        await engine.close();
         await admin?.close();
       },
     };
   } catch (err) {
     policies.close();
     await server.shutdown(0);
+    await engine.close();
     await admin?.close();
     throw err;
   }

@@ -34,7 +34,11 @@ export class DecisionLog implements EngineObserver {
   #admit(lines: number): boolean {
     const now = Math.floor((this.options.now ?? Date.now)() / 1000);
     if (now !== this.#window) {
-      if (this.#dropped > 0) this.logger.warn({ dropped: this.#dropped, maxLinesPerSecond: this.options.maxLinesPerSecond }, 'evaluation log lines dropped (log budget)');
+      if (this.#dropped > 0)
+        this.logger.warn(
+          { dropped: this.#dropped, maxLinesPerSecond: this.options.maxLinesPerSecond },
+          'evaluation log lines dropped (log budget)',
+        );
       this.#window = now;
       this.#written = 0;
       this.#dropped = 0;
@@ -63,7 +67,13 @@ export class DecisionLog implements EngineObserver {
     if (result) {
       const { violations, skipped, ignored: ignoredResult } = result.result;
       log.info(
-        { kind: kindName(event.request.material.kind), violations: violations.length, skipped, ignored: ignoredResult, durationMs: Math.round(result.durationMs * 1000) / 1000 },
+        {
+          kind: kindName(event.request.material.kind),
+          violations: violations.length,
+          skipped,
+          ignored: ignoredResult,
+          durationMs: Math.round(result.durationMs * 1000) / 1000,
+        },
         'decision',
       );
     } else {

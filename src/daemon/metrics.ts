@@ -39,9 +39,37 @@ export class DaemonMetrics implements EngineObserver {
 
   /** Gauges read from the engine at scrape time. */
   watch(engine: PolicyEngine): void {
-    new Gauge({ name: 'policyd_policies_loaded', help: 'Policies loaded', registers: [this.registry], collect() { this.set(engine.registry.size); } });
-    new Gauge({ name: 'policyd_queue_depth', help: 'Evaluations waiting for a worker', registers: [this.registry], collect() { this.set(engine.pool.queueSize); } });
-    new Gauge({ name: 'policyd_pool_utilization', help: 'Share of worker time spent evaluating (0-1)', registers: [this.registry], collect() { this.set(engine.pool.utilization); } });
-    new Gauge({ name: 'policyd_pool_threads', help: 'Worker threads', registers: [this.registry], collect() { this.set(engine.pool.threads); } });
+    new Gauge({
+      name: 'policyd_policies_loaded',
+      help: 'Policies loaded',
+      registers: [this.registry],
+      collect() {
+        this.set(engine.policyCount);
+      },
+    });
+    new Gauge({
+      name: 'policyd_queue_depth',
+      help: 'Evaluations waiting for a worker',
+      registers: [this.registry],
+      collect() {
+        this.set(engine.pool.queueSize);
+      },
+    });
+    new Gauge({
+      name: 'policyd_pool_utilization',
+      help: 'Share of worker time spent evaluating (0-1)',
+      registers: [this.registry],
+      collect() {
+        this.set(engine.pool.utilization);
+      },
+    });
+    new Gauge({
+      name: 'policyd_pool_threads',
+      help: 'Worker threads',
+      registers: [this.registry],
+      collect() {
+        this.set(engine.pool.threads);
+      },
+    });
   }
 }

@@ -82,7 +82,7 @@ export class PolicyDirectory {
       const { policy, alreadyLoaded } = await this.engine.load({ type: 'document', bytes, baseDir: dirname(file), label: file });
       const previous = this.#loaded.get(file);
       // The file now holds another policy: the one it held goes (by digest: only that version).
-      if (previous && previous.name !== policy.name && this.engine.registry.get(previous.digest)) this.engine.unload(previous.digest);
+      if (previous && previous.name !== policy.name && this.engine.policy(previous.digest)) this.engine.unload(previous.digest);
       this.#loaded.set(file, { name: policy.name, digest: policy.digest });
       if (!alreadyLoaded) this.logger.info({ policy: policy.name, digest: policy.digest, file }, 'policy loaded');
       return undefined;
@@ -115,7 +115,10 @@ export class PolicyDirectory {
         const err = await this.#load(file);
         if (err) {
           const kept = this.#loaded.get(file);
-          this.logger.error({ file, error: errorMessage(err), kept: kept?.digest ?? null }, 'policy reload failed; the last good version keeps serving');
+          this.logger.error(
+            { file, error: errorMessage(err), kept: kept?.digest ?? null },
+            'policy reload failed; the last good version keeps serving',
+          );
         }
       }
       const present = new Set(files);
@@ -124,7 +127,7 @@ export class PolicyDirectory {
         if (present.has(file)) continue;
         this.#loaded.delete(file);
         // The same content may still come from another file (a rename): it stays.
-        if (stillServed.has(loaded.digest) || this.engine.registry.get(loaded.digest) === undefined) continue;
+        if (stillServed.has(loaded.digest) || this.engine.policy(loaded.digest) === undefined) continue;
         this.engine.unload(loaded.digest);
         this.logger.info({ policy: loaded.name, digest: loaded.digest, file }, 'policy unloaded: its file is gone');
       }

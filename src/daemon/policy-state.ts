@@ -78,14 +78,16 @@ export class PolicyState implements PolicyStore {
   }
 
   async #store(source: SelfContainedSource): Promise<StoredSource> {
-    if (source.type === 'module') return { type: 'module', module: await this.#putBlob(source.bytes), name: source.name, kinds: source.kinds };
+    if (source.type === 'module')
+      return { type: 'module', module: await this.#putBlob(source.bytes), name: source.name, kinds: source.kinds };
     const scripts: Record<string, string> = {};
     for (const [key, bytes] of Object.entries(source.scripts)) scripts[key] = await this.#putBlob(bytes);
     return { type: 'document', document: await this.#putBlob(source.bytes), scripts, label: source.label };
   }
 
   async #replay(stored: StoredSource): Promise<SelfContainedSource> {
-    if (stored.type === 'module') return { type: 'module', bytes: await this.#getBlob(stored.module), name: stored.name, kinds: stored.kinds };
+    if (stored.type === 'module')
+      return { type: 'module', bytes: await this.#getBlob(stored.module), name: stored.name, kinds: stored.kinds };
     const scripts: Record<string, Uint8Array> = {};
     for (const [key, digest] of Object.entries(stored.scripts)) scripts[key] = await this.#getBlob(digest);
     return { type: 'document', bytes: await this.#getBlob(stored.document), scripts, label: stored.label };
@@ -110,7 +112,13 @@ export class PolicyState implements PolicyStore {
     try {
       await mkdir(this.#blobs, { recursive: true, mode: 0o700 });
       await mkdir(this.#policies, { recursive: true, mode: 0o700 });
-      const record: PolicyRecord = { version: 1, name: loaded.policy.name, digest: loaded.policy.digest, limits, source: await this.#store(loaded.replay) };
+      const record: PolicyRecord = {
+        version: 1,
+        name: loaded.policy.name,
+        digest: loaded.policy.digest,
+        limits,
+        source: await this.#store(loaded.replay),
+      };
       await this.#writeAtomically(join(this.#policies, `${record.name}.json`), Buffer.from(JSON.stringify(record)));
       await this.#collect();
     } catch (err) {
@@ -150,7 +158,8 @@ export class PolicyState implements PolicyStore {
     const used = new Set<string>();
     for (const file of await this.#records()) {
       const { source } = await this.#read(file);
-      for (const digest of source.type === 'module' ? [source.module] : [source.document, ...Object.values(source.scripts)]) used.add(blobFile(digest));
+      for (const digest of source.type === 'module' ? [source.module] : [source.document, ...Object.values(source.scripts)])
+        used.add(blobFile(digest));
     }
     for (const file of await readdir(this.#blobs).catch(() => [] as string[])) {
       if (!used.has(file)) await rm(join(this.#blobs, file), { force: true });

@@ -1,5 +1,5 @@
 import { create, type MessageShape } from '@bufbuild/protobuf';
-import { Metadata, credentials, makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, credentials, makeGenericClientConstructor, type Client, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import {
   ReferrerService,
   ReferrerServiceDiscoverPrivateRequestSchema,
@@ -35,7 +35,7 @@ export class GrpcDiscovery implements DiscoveryBackend {
     const request = create(ReferrerServiceDiscoverPrivateRequestSchema, { digest, kind });
     const deadline = new Date(Date.now() + (this.options.timeoutMs ?? 10_000));
     return new Promise((resolve) => {
-      const call = (this.#client as unknown as Record<string, Function>).discoverPrivate!.call(
+      const call = (this.#client as unknown as Record<string, (...args: unknown[]) => ClientUnaryCall>).discoverPrivate!.call(
         this.#client,
         request,
         metadata,

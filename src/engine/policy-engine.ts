@@ -136,9 +136,11 @@ const EMPTY = new Uint8Array(0);
  * the CLI are both thin layers over this.
  */
 export class PolicyEngine {
-  readonly registry = new PolicyRegistry();
+  readonly #registry = new PolicyRegistry();
   readonly pool: ScriptPool;
-  readonly #options: Required<Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'observers' | 'maxEventLoopLagMs' | 'fileRoot' | 'documentParseMs'>> & {
+  readonly #options: Required<
+    Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'observers' | 'maxEventLoopLagMs' | 'fileRoot' | 'documentParseMs'>
+  > & {
     http: HttpLimits;
     fileRoot: string | undefined;
   };
@@ -191,14 +193,22 @@ export class PolicyEngine {
   /** Refuses a policy that would take the registry past its budget (a new version of a name replaces the old one). */
   #checkBudget(resolved: ResolvedPolicy): void {
     const { maxPolicies, maxPolicyBytes } = this.#options;
-    const replaced = this.registry.get(resolved.name);
-    const others = this.registry.list().filter((p) => p !== replaced);
-    if (!replaced && this.registry.size >= maxPolicies) {
-      throw new PolicydError('POLICY_BUDGET', `${maxPolicies} policies are loaded, this daemon's maximum (maxPolicies); unload one first, or raise the limit`);
+    const replaced = this.#registry.get(resolved.name);
+    const others = this.#registry.list().filter((p) => p !== replaced);
+    if (!replaced && this.#registry.size >= maxPolicies) {
+      throw new PolicydError(
+        'POLICY_BUDGET',
+        `${maxPolicies} policies are loaded, this daemon's maximum (maxPolicies); unload one first, or raise the limit`,
+      );
     }
-    const bytes = others.reduce((n, p) => n + p.scripts.reduce((m, s) => m + s.sizeBytes, 0), 0) + resolved.scripts.reduce((n, s) => n + s.bytes.byteLength, 0);
+    const bytes =
+      others.reduce((n, p) => n + p.scripts.reduce((m, s) => m + s.sizeBytes, 0), 0) +
+      resolved.scripts.reduce((n, s) => n + s.bytes.byteLength, 0);
     if (bytes > maxPolicyBytes) {
-      throw new PolicydError('POLICY_BUDGET', `loading "${resolved.name}" would hold ${bytes} bytes of WebAssembly, above this daemon's ${maxPolicyBytes} (maxPolicyBytes); unload policies first, or raise the limit`);
+      throw new PolicydError(
+        'POLICY_BUDGET',
+        `loading "${resolved.name}" would hold ${bytes} bytes of WebAssembly, above this daemon's ${maxPolicyBytes} (maxPolicyBytes); unload policies first, or raise the limit`,
+      );
     }
   }
 
@@ -213,11 +223,15 @@ export class PolicyEngine {
         fileRoot: this.#options.fileRoot,
         parseDocument: (bytes, label) => this.#documents.parse(bytes, label),
         fetchRemote: (url) =>
-          fetchDocument(url, { ...DEFAULT_REMOTE_FETCH, timeoutMs: this.#options.http.requestTimeoutMs, allowPrivateNetwork: this.#options.http.allowPrivateNetwork }),
+          fetchDocument(url, {
+            ...DEFAULT_REMOTE_FETCH,
+            timeoutMs: this.#options.http.requestTimeoutMs,
+            allowPrivateNetwork: this.#options.http.allowPrivateNetwork,
+          }),
       });
       this.#checkBudget(resolved);
       try {
-        return { ...(await this.registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy))), replay: resolved.replay };
+        return { ...(await this.#registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy))), replay: resolved.replay };
       } catch (err) {
         throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
       }
@@ -240,7 +254,10 @@ export class PolicyEngine {
         .run({ ...this.#task(policy, script, EMPTY, undefined, false), probe: true }, signal)
         .catch((err: unknown) => {
           throw signal.aborted
-            ? new PolicydError('INVALID_MODULE', `a script of policy "${policy.name}" did not finish instantiating within ${PROBE_TIMEOUT_MS} ms`)
+            ? new PolicydError(
+                'INVALID_MODULE',
+                `a script of policy "${policy.name}" did not finish instantiating within ${PROBE_TIMEOUT_MS} ms`,
+              )
             : err;
         });
       if (!outcome.ok) {
@@ -277,12 +294,19 @@ export class PolicyEngine {
     const started = performance.now();
     if (this.#lag && this.#lag.lagMs > this.#maxLagMs) {
       // Labelled with a loaded policy's name only: a client's arbitrary string must not become a label value.
-      this.#report({ policy: this.registry.get(req.policy)?.name ?? UNKNOWN_POLICY, outcome: 'OVERLOADED', seconds: 0, request: req });
-      throw new PolicydError('OVERLOADED', `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`);
+      this.#report({ policy: this.#registry.get(req.policy)?.name ?? UNKNOWN_POLICY, outcome: 'OVERLOADED', seconds: 0, request: req });
+      throw new PolicydError(
+        'OVERLOADED',
+        `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`,
+      );
     }
-    const policy = this.registry.get(req.policy);
+    const policy = this.#registry.get(req.policy);
     if (!policy) {
-      throw new PolicydError('POLICY_NOT_FOUND', `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`, { policy: req.policy });
+      throw new PolicydError(
+        'POLICY_NOT_FOUND',
+        `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`,
+        { policy: req.policy },
+      );
     }
     const evaluationId = randomUUID();
     const event = { policy: policy.name, digest: policy.digest, evaluationId, request: req };
@@ -291,7 +315,10 @@ export class PolicyEngine {
       this.#report({ ...event, outcome: 'ok', seconds: result.durationMs / 1000, result });
       return result;
     } catch (err) {
-      const error = err instanceof PolicydError ? err.forPolicy(policy.name) : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`, { policy: policy.name });
+      const error =
+        err instanceof PolicydError
+          ? err.forPolicy(policy.name)
+          : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`, { policy: policy.name });
       this.#report({ ...event, outcome: error.reason, seconds: (performance.now() - started) / 1000, error });
       throw error;
     }
@@ -303,7 +330,10 @@ export class PolicyEngine {
       throw new PolicydError('INVALID_MATERIAL', `material.kind ${material.kind} is not a known MaterialKind (0-42)`);
     }
     if (material.kind === MaterialKind.UNSPECIFIED) {
-      throw new PolicydError('INVALID_MATERIAL', 'material.kind is required: set the Chainloop material type (e.g. MATERIAL_KIND_SBOM_CYCLONEDX_JSON)');
+      throw new PolicydError(
+        'INVALID_MATERIAL',
+        'material.kind is required: set the Chainloop material type (e.g. MATERIAL_KIND_SBOM_CYCLONEDX_JSON)',
+      );
     }
     const scripts = policy.scripts.filter((s) => s.kind === MaterialKind.UNSPECIFIED || s.kind === material.kind);
     const { args, ignored } = computeArgs(policy.inputs, req.args ?? {});
@@ -363,8 +393,22 @@ export class PolicyEngine {
     }
   }
 
+  /** A loaded policy by name or digest. */
+  policy(ref: string): LoadedPolicy | undefined {
+    return this.#registry.get(ref);
+  }
+
+  /** Every loaded policy, by name. */
+  policies(): LoadedPolicy[] {
+    return this.#registry.list();
+  }
+
+  get policyCount(): number {
+    return this.#registry.size;
+  }
+
   unload(ref: string): LoadedPolicy {
-    const policy = this.registry.remove(ref);
+    const policy = this.#registry.remove(ref);
     if (!policy) throw new PolicydError('POLICY_NOT_FOUND', `policy "${ref}" is not loaded`, { policy: ref });
     return policy;
   }

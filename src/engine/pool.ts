@@ -68,7 +68,10 @@ export class ScriptPool {
       if (signal.aborted) throw signal.reason;
       // The worker entry answers every guest failure as an outcome, so a rejection here means the
       // thread itself stopped (a crash, an exit); piscina starts another. The call may be retried.
-      throw new PolicydError('WORKER_LOST', `the worker running this evaluation stopped (${errorMessage(err)}); retry: it has been replaced`);
+      throw new PolicydError(
+        'WORKER_LOST',
+        `the worker running this evaluation stopped (${errorMessage(err)}); retry: it has been replaced`,
+      );
     } finally {
       this.#inFlight--;
     }

@@ -128,7 +128,8 @@ export function evaluableInput(material: MaterialInput): Uint8Array {
       return concat([JSON.stringify(doc)]);
     } catch (err) {
       // JSON.stringify recurses: a document nested deeper than the stack allows cannot be rebuilt.
-      if (err instanceof RangeError) throw invalid(material.kind, 'is nested too deeply to be re-encoded with its own chainloop_metadata replaced');
+      if (err instanceof RangeError)
+        throw invalid(material.kind, 'is nested too deeply to be re-encoded with its own chainloop_metadata replaced');
       throw err;
     }
   }

@@ -5,7 +5,10 @@ import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
  * documents and the CLI use; the protobuf enum carries the same numbers with a MATERIAL_KIND_ prefix.
  */
 export function kindFromName(name: string): MaterialKind | undefined {
-  const bare = name.trim().toUpperCase().replace(/^MATERIAL_KIND_/, '');
+  const bare = name
+    .trim()
+    .toUpperCase()
+    .replace(/^MATERIAL_KIND_/, '');
   if (bare === '' || bare === 'MATERIAL_TYPE_UNSPECIFIED') return MaterialKind.UNSPECIFIED;
   const value = (MaterialKind as unknown as Record<string, number | undefined>)[bare];
   return typeof value === 'number' ? (value as MaterialKind) : undefined;
@@ -38,11 +41,7 @@ const NON_JSON_KINDS = new Set<MaterialKind>([
 ]);
 
 /** Kinds whose material is not a document: the policy sees `{}` plus chainloop_metadata. */
-const CONTENTLESS_KINDS = new Set<MaterialKind>([
-  MaterialKind.STRING,
-  MaterialKind.CONTAINER_IMAGE,
-  MaterialKind.ARTIFACT,
-]);
+const CONTENTLESS_KINDS = new Set<MaterialKind>([MaterialKind.STRING, MaterialKind.CONTAINER_IMAGE, MaterialKind.ARTIFACT]);
 
 export function needsProjection(kind: MaterialKind): boolean {
   return NON_JSON_KINDS.has(kind);

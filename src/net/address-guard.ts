@@ -38,7 +38,10 @@ export function isPrivateAddress(address: string): boolean {
 }
 
 export class PrivateAddressError extends Error {
-  constructor(readonly hostname: string, readonly address: string) {
+  constructor(
+    readonly hostname: string,
+    readonly address: string,
+  ) {
     super(`${hostname} resolves to the private address ${address}`);
   }
 }

@@ -15,7 +15,7 @@ export const DEFAULT_REMOTE_FETCH: RemoteFetchLimits = { timeoutMs: 30_000, maxB
  */
 export async function fetchDocument(url: string, limits: RemoteFetchLimits): Promise<Uint8Array> {
   const fail = (why: string) => new PolicydError('SCRIPT_NOT_FOUND', `cannot fetch ${url}: ${why}`);
-  let answer;
+  let answer: Awaited<ReturnType<typeof guardedFetch>>;
   try {
     answer = await guardedFetch(
       { url, method: 'GET' },
@@ -27,7 +27,10 @@ export async function fetchDocument(url: string, limits: RemoteFetchLimits): Pro
   if ('refused' in answer) {
     if (answer.refused === 'redirects') throw fail('too many redirects');
     const where = answer.url === url ? '' : ` (redirected to ${answer.url})`;
-    throw new PolicydError('UNSUPPORTED_REF', `${url}${where} reaches the private address ${'address' in answer ? answer.address : ''}; allow private networks to load from it`);
+    throw new PolicydError(
+      'UNSUPPORTED_REF',
+      `${url}${where} reaches the private address ${'address' in answer ? answer.address : ''}; allow private networks to load from it`,
+    );
   }
   const { res } = answer;
   if (res.status !== 200) {

@@ -68,7 +68,10 @@ export interface GuardedRequest {
 }
 
 /** Why a hop was not made: the allow-list, the SSRF guard, or too many redirects. */
-export type Refusal = { refused: 'host'; url: string } | { refused: 'private'; url: string; address: string } | { refused: 'redirects'; url: string };
+export type Refusal =
+  | { refused: 'host'; url: string }
+  | { refused: 'private'; url: string; address: string }
+  | { refused: 'redirects'; url: string };
 
 export interface GuardOptions {
   /** Host allow-list checked on every hop; undefined: any host. */
@@ -92,7 +95,14 @@ export async function guardedFetch(req: GuardedRequest, options: GuardOptions): 
     if (!options.allowPrivateNetwork && isPrivateAddress(literal)) return { refused: 'private', url, address: literal };
     let res: Response;
     try {
-      res = await fetch(url, { method, headers: req.headers, body, redirect: 'manual', dispatcher: dispatcherFor(options.allowPrivateNetwork), signal: options.signal });
+      res = await fetch(url, {
+        method,
+        headers: req.headers,
+        body,
+        redirect: 'manual',
+        dispatcher: dispatcherFor(options.allowPrivateNetwork),
+        signal: options.signal,
+      });
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause;
       if (cause instanceof PrivateAddressError) return { refused: 'private', url, address: cause.address };
@@ -121,7 +131,7 @@ export async function performGuestHttp(
   limits: HttpLimits,
   signal: AbortSignal,
 ): Promise<GuestHttpResult> {
-  let answer;
+  let answer: Awaited<ReturnType<typeof guardedFetch>>;
   try {
     answer = await guardedFetch(req, {
       allowed,
@@ -131,7 +141,10 @@ export async function performGuestHttp(
     });
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
-    return failure({ reason: 'POLICY_ERROR', message: unknownErrorMessage(`http_request to '${req.url}' failed: ${errorMessage(cause ?? err)}`) });
+    return failure({
+      reason: 'POLICY_ERROR',
+      message: unknownErrorMessage(`http_request to '${req.url}' failed: ${errorMessage(cause ?? err)}`),
+    });
   }
   if ('refused' in answer) {
     if (answer.refused === 'host') return failure({ reason: 'HTTP_FORBIDDEN', message: httpForbiddenMessage(answer.url) });

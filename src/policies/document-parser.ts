@@ -52,7 +52,13 @@ export class DocumentParser {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => this.#fail(new PolicydError('INVALID_DOCUMENT', `${label} took longer than ${this.budgetMs} ms to parse; a policy document is a few kilobytes of YAML plus its embedded scripts`)),
+        () =>
+          this.#fail(
+            new PolicydError(
+              'INVALID_DOCUMENT',
+              `${label} took longer than ${this.budgetMs} ms to parse; a policy document is a few kilobytes of YAML plus its embedded scripts`,
+            ),
+          ),
         this.budgetMs,
       );
       this.#pending.set(id, { resolve, reject, timer });

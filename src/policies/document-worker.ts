@@ -19,7 +19,10 @@ parentPort!.on('message', ({ id, bytes, label }: ParseRequest) => {
   try {
     reply = { id, document: parsePolicyDocument(bytes, label) };
   } catch (err) {
-    reply = { id, error: err instanceof PolicydError ? err.toData() : { reason: 'INVALID_DOCUMENT', message: `${label}: ${errorMessage(err)}` } };
+    reply = {
+      id,
+      error: err instanceof PolicydError ? err.toData() : { reason: 'INVALID_DOCUMENT', message: `${label}: ${errorMessage(err)}` },
+    };
   }
   parentPort!.postMessage(reply);
 });

@@ -13,9 +13,7 @@ import { kindFromName } from '../materials/kinds.js';
 /** protojson accepts both spellings of a field; the schema below is written in lowerCamel. */
 function camelKeys(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), v]),
-  );
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), v]));
 }
 
 function message<T extends z.ZodRawShape>(shape: T) {
@@ -95,9 +93,7 @@ export interface ScriptSource {
 }
 
 function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(document)'}: ${issue.message}`)
-    .join('; ');
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(document)'}: ${issue.message}`).join('; ');
 }
 
 /** Parses YAML or JSON bytes (JSON is YAML) into a validated policy document. */

@@ -30,7 +30,9 @@ export interface ResolvedScript {
 }
 
 /** A policy's source with every script it needed inside: loading it again reads no file or URL. */
-export type SelfContainedSource = Extract<PolicySource, { type: 'module' }> | { type: 'document'; bytes: Uint8Array; scripts: Record<string, Uint8Array>; label?: string };
+export type SelfContainedSource =
+  | Extract<PolicySource, { type: 'module' }>
+  | { type: 'document'; bytes: Uint8Array; scripts: Record<string, Uint8Array>; label?: string };
 
 export interface ResolvedPolicy {
   /** What gives this policy again, with the same digest, wherever its scripts came from. */
@@ -68,7 +70,8 @@ function splitPin(ref: string): { location: string; pin?: string } {
 
 function checkPin(bytes: Uint8Array, pin: string | undefined, what: string): void {
   // The digest of what was read is not quoted: it would tell a caller the hash of any file it can name.
-  if (pin !== undefined && sha256(bytes) !== pin) throw new PolicydError('DIGEST_MISMATCH', `digest mismatch for ${what}: its content is not ${pin}`);
+  if (pin !== undefined && sha256(bytes) !== pin)
+    throw new PolicydError('DIGEST_MISMATCH', `digest mismatch for ${what}: its content is not ${pin}`);
 }
 
 function stripFileScheme(location: string): string {
@@ -83,9 +86,15 @@ function unsupportedScheme(location: string): PolicydError | undefined {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
   if (scheme === undefined || scheme === 'file' || scheme === 'http' || scheme === 'https') return undefined;
   if (scheme === 'chainloop') {
-    return new PolicydError('UNSUPPORTED_REF', `${location}: chainloop:// refs need a Chainloop control plane; fetch the document there and send it as policy_document`);
+    return new PolicydError(
+      'UNSUPPORTED_REF',
+      `${location}: chainloop:// refs need a Chainloop control plane; fetch the document there and send it as policy_document`,
+    );
   }
-  return new PolicydError('UNSUPPORTED_REF', `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use a file:// or https:// ref`);
+  return new PolicydError(
+    'UNSUPPORTED_REF',
+    `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use a file:// or https:// ref`,
+  );
 }
 
 function outside(root: string, path: string): boolean {
@@ -97,7 +106,8 @@ function outside(root: string, path: string): boolean {
 /** Reads `path` below `root`, also after following symlinks; errors never quote what was read. */
 async function readInside(root: string, path: string, what: string): Promise<Uint8Array> {
   const full = resolve(root, path);
-  const refuse = () => new PolicydError('UNSUPPORTED_REF', `${what} ${path} is outside the directory this daemon reads policies from (${root})`);
+  const refuse = () =>
+    new PolicydError('UNSUPPORTED_REF', `${what} ${path} is outside the directory this daemon reads policies from (${root})`);
   if (outside(root, full)) throw refuse();
   const cannot = () => new PolicydError('SCRIPT_NOT_FOUND', `${what} ${path} cannot be read below ${root}`);
   const real = await realpath(full).catch(() => undefined);
@@ -195,7 +205,13 @@ async function resolveDocument(
 export async function resolvePolicy(source: PolicySource, options: LoaderOptions): Promise<ResolvedPolicy> {
   switch (source.type) {
     case 'document':
-      return resolveDocument(source.bytes, source.scripts ?? {}, source.baseDir === undefined ? undefined : { dir: source.baseDir }, source.label ?? 'policy document', options);
+      return resolveDocument(
+        source.bytes,
+        source.scripts ?? {},
+        source.baseDir === undefined ? undefined : { dir: source.baseDir },
+        source.label ?? 'policy document',
+        options,
+      );
     case 'ref': {
       const { location, pin } = splitPin(source.ref);
       const unsupported = unsupportedScheme(location);
@@ -207,7 +223,10 @@ export async function resolvePolicy(source: PolicySource, options: LoaderOptions
       }
       const path = stripFileScheme(location);
       if (options.fileRoot === undefined) {
-        throw new PolicydError('UNSUPPORTED_REF', `${location}: file refs are off on this daemon; send the document as policy_document, or start it with --file-root <dir>`);
+        throw new PolicydError(
+          'UNSUPPORTED_REF',
+          `${location}: file refs are off on this daemon; send the document as policy_document, or start it with --file-root <dir>`,
+        );
       }
       const bytes = await readInside(options.fileRoot, path, 'policy document');
       checkPin(bytes, pin, `policy document ${path}`);
@@ -216,7 +235,10 @@ export async function resolvePolicy(source: PolicySource, options: LoaderOptions
     }
     case 'module': {
       if (!NAME.test(source.name)) {
-        throw new PolicydError('INVALID_REQUEST', `name ${JSON.stringify(source.name)} is not a valid policy name: use lowercase letters, digits and dashes (e.g. "my-policy")`);
+        throw new PolicydError(
+          'INVALID_REQUEST',
+          `name ${JSON.stringify(source.name)} is not a valid policy name: use lowercase letters, digits and dashes (e.g. "my-policy")`,
+        );
       }
       const bytes = decodeIfBase64Wasm(source.bytes);
       const digest = sha256(bytes);

@@ -85,7 +85,11 @@ export class Authorizer {
       const given = Buffer.from(String(header[0]).replace(/^Bearer\s+/i, ''));
       if (matches(this.#admin, given)) role = 'admin';
       else if (matches(this.#evaluate, given)) role = 'evaluate';
-      else return new PolicydError('UNAUTHENTICATED', 'unknown bearer token: send "authorization: Bearer <token>" with a token the daemon was configured with');
+      else
+        return new PolicydError(
+          'UNAUTHENTICATED',
+          'unknown bearer token: send "authorization: Bearer <token>" with a token the daemon was configured with',
+        );
     }
     if (peer && Object.keys(peer).length > 0) {
       const certRole: Role = identities(peer).some((id) => this.#adminIdentities.has(id)) ? 'admin' : 'evaluate';
@@ -101,11 +105,17 @@ export class Authorizer {
     const role = this.roleOf(metadata, peer);
     if (role instanceof PolicydError) return role;
     if (role === 'none') {
-      return new PolicydError('UNAUTHENTICATED', 'this daemon needs credentials: send "authorization: Bearer <token>" metadata, or a client certificate');
+      return new PolicydError(
+        'UNAUTHENTICATED',
+        'this daemon needs credentials: send "authorization: Bearer <token>" metadata, or a client certificate',
+      );
     }
     if (RANK[role] < RANK[required]) {
       const method = path.slice(path.lastIndexOf('/') + 1);
-      return new PolicydError('NOT_PERMITTED', `${method} needs the ${required} role; the credentials presented have the ${role} role: use an admin token or identity`);
+      return new PolicydError(
+        'NOT_PERMITTED',
+        `${method} needs the ${required} role; the credentials presented have the ${role} role: use an admin token or identity`,
+      );
     }
     return undefined;
   }

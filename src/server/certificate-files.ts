@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import type { experimental } from '@grpc/grpc-js';
@@ -28,7 +28,7 @@ function validate(m: Material, files: CertificateFiles): void {
   } catch {
     throw new Error(`${files.cert} is not a PEM certificate`);
   }
-  let key;
+  let key: KeyObject;
   try {
     key = createPrivateKey(m.privateKey);
   } catch {

@@ -47,7 +47,12 @@ export function policyMessage(p: LoadedPolicy): Policy {
     limits: { timeoutMs: p.limits.timeoutMs, maxMemoryBytes: BigInt(p.limits.memoryLimitPages * PAGE_BYTES) },
     isolation: Isolation.FRESH_INSTANCE,
     scripts: p.scripts.map((s) => ({ kind: s.kind, digest: s.digest, sizeBytes: BigInt(s.sizeBytes) })),
-    inputs: p.inputs.map((i) => ({ name: i.name, description: i.description ?? '', required: i.required ?? false, default: i.default ?? '' })),
+    inputs: p.inputs.map((i) => ({
+      name: i.name,
+      description: i.description ?? '',
+      required: i.required ?? false,
+      default: i.default ?? '',
+    })),
   });
 }
 
@@ -68,11 +73,13 @@ function evaluateResponse(o: EvaluationOutcome): EvaluateResponse {
   const seconds = Math.floor(o.durationMs / 1000);
   return create(EvaluateResponseSchema, {
     result: {
-      violations: o.result.violations.map((v) => create(ViolationSchema, {
-        subject: v.subject,
-        message: v.message,
-        finding: v.finding as JsonObject | undefined,
-      })),
+      violations: o.result.violations.map((v) =>
+        create(ViolationSchema, {
+          subject: v.subject,
+          message: v.message,
+          finding: v.finding as JsonObject | undefined,
+        }),
+      ),
       skipped: o.result.skipped,
       skipReasons: o.result.skipReasons,
       ignored: o.result.ignored,
@@ -95,7 +102,10 @@ function handler<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Pr
       .then(() => {
         const req: unknown = call.request;
         if (req instanceof UndecodableRequest) {
-          throw new PolicydError('INVALID_REQUEST', `the request is not a valid ${req.typeName} message (${req.reason}); encode it with proto/policyengine/v1/engine.proto`);
+          throw new PolicydError(
+            'INVALID_REQUEST',
+            `the request is not a valid ${req.typeName} message (${req.reason}); encode it with proto/policyengine/v1/engine.proto`,
+          );
         }
         return fn(call.request, call);
       })
@@ -166,7 +176,7 @@ export function policyServiceImplementation(engine: PolicyEngine, guards: Servic
       return evaluateResponse(outcome);
     }),
     listPolicies: handler<unknown, ListPoliciesResponse>(() =>
-      create(ListPoliciesResponseSchema, { policies: engine.registry.list().map(policyMessage) }),
+      create(ListPoliciesResponseSchema, { policies: engine.policies().map(policyMessage) }),
     ),
     unloadPolicy: handler<UnloadPolicyRequest, UnloadPolicyResponse>(async (req) => {
       const policy = engine.unload(req.policy);

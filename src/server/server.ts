@@ -58,7 +58,11 @@ export class PolicyServer {
   ) {
     const authorizer =
       options.authorizer ??
-      new Authorizer({ adminTokens: [], evaluateTokens: [], adminIdentities: [], anonymous: 'auto' }, options.listen, Boolean(options.tls?.clientCa));
+      new Authorizer(
+        { adminTokens: [], evaluateTokens: [], adminIdentities: [], anonymous: 'auto' },
+        options.listen,
+        Boolean(options.tls?.clientCa),
+      );
     this.server = new Server({
       interceptors: [authorizer.interceptor()],
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
@@ -86,7 +90,9 @@ export class PolicyServer {
       if (path !== undefined) await claimSocketPath(path);
       const credentials = credentialsFor(address, this.#certificates, this.options.allowInsecureTcp ?? false);
       const port = await new Promise<number>((resolve, reject) =>
-        this.server.bindAsync(address, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(p))),
+        this.server.bindAsync(address, credentials, (err, p) =>
+          err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(p),
+        ),
       );
       if (path !== undefined) {
         await chmod(path, 0o600);
@@ -102,7 +108,7 @@ export class PolicyServer {
     this.health.setStatus(SERVICE_NAME, 'SERVING');
   }
 
-  /** Stop taking work, let in-flight calls finish for up to `graceMs`, then close everything. */
+  /** Stop taking work, let in-flight calls finish for up to `graceMs`, then close the listeners (the engine is its owner's to close). */
   async shutdown(graceMs = 10_000): Promise<void> {
     this.#accepting = false;
     this.health.setStatus('', 'NOT_SERVING');
@@ -118,7 +124,6 @@ export class PolicyServer {
       });
     });
     this.#certificates?.close();
-    await this.engine.close();
     for (const address of this.addresses) {
       const path = socketPath(address);
       if (path !== undefined) await rm(path, { force: true });

@@ -37,7 +37,8 @@ export async function claimSocketPath(path: string): Promise<void> {
     throw err;
   });
   if (existing === undefined) return;
-  if (!existing.isSocket()) throw new Error(`cannot listen on unix://${path}: it exists and is not a socket; remove it or choose another path`);
+  if (!existing.isSocket())
+    throw new Error(`cannot listen on unix://${path}: it exists and is not a socket; remove it or choose another path`);
   const live = await new Promise<boolean>((resolve) => {
     const probe = connect(path);
     probe.once('connect', () => {
@@ -46,6 +47,7 @@ export async function claimSocketPath(path: string): Promise<void> {
     });
     probe.once('error', () => resolve(false));
   });
-  if (live) throw new Error(`cannot listen on unix://${path}: another process is serving on it (a second daemon?); stop it or choose another path`);
+  if (live)
+    throw new Error(`cannot listen on unix://${path}: another process is serving on it (a second daemon?); stop it or choose another path`);
   await rm(path, { force: true });
 }

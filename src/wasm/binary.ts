@@ -60,7 +60,13 @@ function skipValueType(bytes: Uint8Array, at: number): number {
   return type === 0x63 || type === 0x64 ? skipLeb(bytes, at + 1) : at + 1;
 }
 
-export const enum ExternalKind { Function = 0, Table = 1, Memory = 2, Global = 3, Tag = 4 }
+export enum ExternalKind {
+  Function = 0,
+  Table = 1,
+  Memory = 2,
+  Global = 3,
+  Tag = 4,
+}
 
 /** Where an import's description ends: `at` is its kind byte. */
 export function skipImportDescription(bytes: Uint8Array, at: number): number {
@@ -71,12 +77,21 @@ export function skipImportDescription(bytes: Uint8Array, at: number): number {
     if (flags & 0x01) p = skipLeb(bytes, p);
   };
   switch (bytes[at]) {
-    case ExternalKind.Function: return skipLeb(bytes, p);
-    case ExternalKind.Table: p = skipValueType(bytes, p); limits(); return p;
-    case ExternalKind.Memory: limits(); return p;
-    case ExternalKind.Global: return skipValueType(bytes, p) + 1;
-    case ExternalKind.Tag: return skipLeb(bytes, p + 1);
-    default: throw new Error(`unknown import kind ${bytes[at]}`);
+    case ExternalKind.Function:
+      return skipLeb(bytes, p);
+    case ExternalKind.Table:
+      p = skipValueType(bytes, p);
+      limits();
+      return p;
+    case ExternalKind.Memory:
+      limits();
+      return p;
+    case ExternalKind.Global:
+      return skipValueType(bytes, p) + 1;
+    case ExternalKind.Tag:
+      return skipLeb(bytes, p + 1);
+    default:
+      throw new Error(`unknown import kind ${bytes[at]}`);
   }
 }
 

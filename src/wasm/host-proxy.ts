@@ -24,7 +24,11 @@ export const PROXY_EXECUTE = 'Execute';
  */
 export const DAEMON_HOST_MODULE = 'policyd:host';
 
-const enum Section { Type = 1, Import = 2, Export = 7 }
+enum Section {
+  Type = 1,
+  Import = 2,
+  Export = 7,
+}
 /** func type () -> (): the proxy's Execute; the SDK ignores what Execute returns. */
 const VOID_FUNCTION_TYPE = [0x60, 0x00, 0x00];
 
@@ -73,7 +77,14 @@ export function hostProxy(policy: Uint8Array, label: string, daemonServed: (modu
 
   const section = (id: Section, content: number[]) => [id, ...writeU32(content.length), ...content];
   const module = new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(Section.Type, typeSection),
     ...section(Section.Import, importSection),
     ...section(Section.Export, exportSection),

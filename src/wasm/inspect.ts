@@ -16,7 +16,9 @@ export function isWasm(bytes: Uint8Array): boolean {
  */
 export function decodeIfBase64Wasm(bytes: Uint8Array): Uint8Array {
   if (isWasm(bytes)) return bytes;
-  const text = Buffer.from(bytes).toString('latin1').replace(/[\r\n]/g, '');
+  const text = Buffer.from(bytes)
+    .toString('latin1')
+    .replace(/[\r\n]/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return bytes;
   const decoded = Buffer.from(text, 'base64');
   return isWasm(decoded) ? new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength) : bytes;
@@ -61,10 +63,7 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
   }
   const exports = WebAssembly.Module.exports(module);
   if (!exports.some((e) => e.name === 'Execute' && e.kind === 'function')) {
-    throw new PolicydError(
-      'MISSING_EXECUTE',
-      `wasm module validation failed: missing required 'Execute' function export (${label})`,
-    );
+    throw new PolicydError('MISSING_EXECUTE', `wasm module validation failed: missing required 'Execute' function export (${label})`);
   }
   const imports = WebAssembly.Module.imports(module);
   const missing = imports

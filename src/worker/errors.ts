@@ -1,6 +1,12 @@
 import { PolicydError, errorMessage, type ErrorData } from '../errors/policyd-error.js';
 import { WASIProcExit } from './wasi.js';
-import { httpForbiddenMessage, memoryMessage, runtimeErrorMessage, timeoutMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
+import {
+  httpForbiddenMessage,
+  memoryMessage,
+  runtimeErrorMessage,
+  timeoutMessage,
+  unknownErrorMessage,
+} from '../errors/chainloop-messages.js';
 
 const PLUGIN_ERROR = 'Plugin-originated error: ';
 const HTTP_DENIED = /HTTP request to '(.+?)' is not allowed/;
@@ -21,7 +27,8 @@ export function classifyGuestError(err: unknown, phase: 'create' | 'call', memor
   if (/out of memory|memory limit exceeded/i.test(text)) return { reason: 'POLICY_MEMORY', message: memoryMessage() };
   const prefix = phase === 'create' ? 'failed to create WASM plugin: ' : '';
   // wazero's text for a guest that called proc_exit.
-  if (err instanceof WASIProcExit) return { reason: 'POLICY_ERROR', message: unknownErrorMessage(`${prefix}module closed with exit_code(${err.code})`) };
+  if (err instanceof WASIProcExit)
+    return { reason: 'POLICY_ERROR', message: unknownErrorMessage(`${prefix}module closed with exit_code(${err.code})`) };
   if (text.startsWith(PLUGIN_ERROR)) {
     return { reason: 'POLICY_ERROR', message: unknownErrorMessage(prefix + text.slice(PLUGIN_ERROR.length)) };
   }

@@ -30,6 +30,9 @@ export function callHost(channel: HostChannel, request: HostRequest): { status: 
 /** Counts a host call against the evaluation's budget: each holds the worker and reaches the network. */
 export function chargeHostCall(evaluation: Evaluation): void {
   if (++evaluation.hostCalls > evaluation.task.maxHostCalls) {
-    throw new PolicydError('HOST_CALL_LIMIT', `the policy made more than ${evaluation.task.maxHostCalls} HTTP or discover calls in one evaluation (maxHostCalls); raise the limit if it needs them`);
+    throw new PolicydError(
+      'HOST_CALL_LIMIT',
+      `the policy made more than ${evaluation.task.maxHostCalls} HTTP or discover calls in one evaluation (maxHostCalls); raise the limit if it needs them`,
+    );
   }
 }

@@ -35,7 +35,8 @@ export function httpFunctions(evaluationOf: (cp: CallContext) => Evaluation | nu
       const request = readRequest(cp, requestOffset);
       const evaluation = evaluationOf(cp);
       const channel = evaluation?.task.host;
-      if (!evaluation || !channel || !isHostAllowed(request.url, evaluation.task.allowedHosts)) throw new Error(notAllowedText(request.url));
+      if (!evaluation || !channel || !isHostAllowed(request.url, evaluation.task.allowedHosts))
+        throw new Error(notAllowedText(request.url));
       chargeHostCall(evaluation);
       if (bodyOffset !== 0n) request.body = cp.read(bodyOffset)?.bytes().slice();
       const answer = callHost(channel, { op: 'http', request });

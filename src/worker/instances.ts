@@ -33,6 +33,7 @@ export interface Evaluation {
   hostCalls: number;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the Extism SDK's own HostFunction type takes and returns any
 type HostFunction = (cp: CallContext, ...args: any[]) => any;
 type Imports = Record<string, Record<string, unknown>>;
 
@@ -113,7 +114,8 @@ export class Host {
     );
     const proxy = await self.#plugin.getInstance();
     task.proxy.proxied.forEach(({ module, name }, i) => {
-      (self.#imports[module] ??= {})[name] = proxy.exports[String(i)];
+      self.#imports[module] ??= {};
+      self.#imports[module][name] = proxy.exports[String(i)];
     });
     return self;
   }
@@ -202,8 +204,18 @@ export class Host {
 
   /** The plugin-wide logger the SDK writes guest logs to, forwarding to the evaluation in progress. */
   #console(): Console {
-    const forward = (level: keyof GuestLogs['console']) => (...args: unknown[]) => this.#current?.evaluation.logs.console[level](...args);
-    return { trace: forward('trace'), debug: forward('debug'), info: forward('info'), log: forward('log'), warn: forward('warn'), error: forward('error') } as unknown as Console;
+    const forward =
+      (level: keyof GuestLogs['console']) =>
+      (...args: unknown[]) =>
+        this.#current?.evaluation.logs.console[level](...args);
+    return {
+      trace: forward('trace'),
+      debug: forward('debug'),
+      info: forward('info'),
+      log: forward('log'),
+      warn: forward('warn'),
+      error: forward('error'),
+    } as unknown as Console;
   }
 }
 
@@ -227,7 +239,10 @@ export async function hostFor(task: ScriptTask): Promise<Host> {
   if (hosts.size >= MAX_HOSTS) {
     const [oldest, evicted] = hosts.entries().next().value as [string, Promise<Host>];
     hosts.delete(oldest);
-    evicted.then((h) => h.close(), () => {});
+    evicted.then(
+      (h) => h.close(),
+      () => {},
+    );
   }
   const made = Host.create(task, Math.max(SPARE_INPUT_BYTES, task.input.byteLength));
   hosts.set(key, made);

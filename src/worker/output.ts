@@ -26,7 +26,9 @@ function field<T>(doc: Record<string, unknown>, key: string, type: 'boolean' | '
   const value = doc[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== type) {
-    throw outputError(`json: cannot unmarshal ${goType(value)} into Go struct field .${key} of type ${type === 'boolean' ? 'bool' : 'string'}`);
+    throw outputError(
+      `json: cannot unmarshal ${goType(value)} into Go struct field .${key} of type ${type === 'boolean' ? 'bool' : 'string'}`,
+    );
   }
   return value as T;
 }
@@ -34,7 +36,8 @@ function field<T>(doc: Record<string, unknown>, key: string, type: 'boolean' | '
 function list(doc: Record<string, unknown>, key: string): unknown[] {
   const value = doc[key];
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw outputError(`json: cannot unmarshal ${goType(value)} into Go struct field .${key} of type []interface {}`);
+  if (!Array.isArray(value))
+    throw outputError(`json: cannot unmarshal ${goType(value)} into Go struct field .${key} of type []interface {}`);
   return value;
 }
 
@@ -43,7 +46,10 @@ function structured(item: Record<string, unknown>, policy: string, what: 'violat
     throw new PolicydError('INVALID_OUTPUT', `${what} in policy "${policy}": missing required "message" field in structured violation`);
   }
   if (typeof item.message !== 'string') {
-    throw new PolicydError('INVALID_OUTPUT', `${what} in policy "${policy}": "message" field must be a string, got ${goType(item.message)}`);
+    throw new PolicydError(
+      'INVALID_OUTPUT',
+      `${what} in policy "${policy}": "message" field must be a string, got ${goType(item.message)}`,
+    );
   }
   return { message: item.message, finding: item };
 }

@@ -70,9 +70,7 @@ export type ScriptOutcome =
   | { ok: true; result: ScriptResult; logs: LogRecord[]; output?: Uint8Array }
   | { ok: false; error: ErrorData; logs: LogRecord[] };
 
-export type HostRequest =
-  | { op: 'http'; request: GuestHttpRequest }
-  | { op: 'discover'; digest: string; kind: string };
+export type HostRequest = { op: 'http'; request: GuestHttpRequest } | { op: 'discover'; digest: string; kind: string };
 
 /** `body` null: nothing to hand the guest (discover found nothing). */
 export type HostResponse = { ok: true; status: number; body: Uint8Array | null } | { ok: false; error: ErrorData };

@@ -20,6 +20,7 @@ export class GuestWasi {
   readonly #wasi = new WASI([], [], [new OpenFile(new File([])), discard, discard], { debug: false });
 
   /** The `wasi_snapshot_preview1` import object. */
+  // biome-ignore lint/suspicious/noExplicitAny: WASI functions take i32/i64 arguments of many shapes
   get imports(): Record<string, (...args: any[]) => unknown> {
     return this.#wasi.wasiImport;
   }

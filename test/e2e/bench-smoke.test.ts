@@ -11,7 +11,11 @@ describe('bench harness (smoke run: every step for a fraction of a second; no ti
   it('runs end to end and reports every target', async () => {
     const out = mkdtempSync(join(tmpdir(), 'policyd-bench-smoke-'));
     try {
-      await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', `${ROOT}dist/bench/run.js`, '--smoke', '--out', out], { cwd: ROOT, maxBuffer: 2 ** 24 });
+      await promisify(execFile)(
+        process.execPath,
+        ['--disable-warning=ExperimentalWarning', `${ROOT}dist/bench/run.js`, '--smoke', '--out', out],
+        { cwd: ROOT, maxBuffer: 2 ** 24 },
+      );
       const results = JSON.parse(readFileSync(join(out, 'results.smoke.json'), 'utf8'));
       assert.deepEqual(Object.keys(results.targets), ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7a', 'R7b']);
       for (const [id, t] of Object.entries(results.targets as Record<string, { value: number }>)) assert.ok(Number.isFinite(t.value), id);
@@ -20,9 +24,16 @@ describe('bench harness (smoke run: every step for a fraction of a second; no ti
       assert.match(readFileSync(join(out, 'RESULTS.smoke.md'), 'utf8'), /\| R1 \| throughput, trivial policy/);
 
       // The native (h2load) run: every hot-path target computed from measured numbers.
-      await promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', `${ROOT}dist/bench/native.js`, '--smoke', '--out', out], { cwd: ROOT, maxBuffer: 2 ** 24 });
+      await promisify(execFile)(
+        process.execPath,
+        ['--disable-warning=ExperimentalWarning', `${ROOT}dist/bench/native.js`, '--smoke', '--out', out],
+        { cwd: ROOT, maxBuffer: 2 ** 24 },
+      );
       const native = JSON.parse(readFileSync(join(out, 'native.smoke.json'), 'utf8'));
-      assert.deepEqual(native.targets.map((t: { id: string }) => t.id), ['R1', 'R1', 'R2', 'R3', 'R8']);
+      assert.deepEqual(
+        native.targets.map((t: { id: string }) => t.id),
+        ['R1', 'R1', 'R2', 'R3', 'R8'],
+      );
       for (const t of native.targets as { id: string; value: number }[]) assert.ok(Number.isFinite(t.value), t.id);
       assert.ok(native.outcomes.ok > 0 && native.daemon.tinygoTcp.requests > 0 && native.ceiling.tcp.requests > 0);
     } finally {

@@ -21,11 +21,17 @@ describe('budgets', () => {
     try {
       await d.tcp.loadPolicy(await module('one'));
       await d.tcp.loadPolicy(await module('two'));
-      await assert.rejects(d.tcp.loadPolicy(await module('three')), grpcError(status.RESOURCE_EXHAUSTED, 'POLICY_BUDGET', /2 policies are loaded, this daemon's maximum \(maxPolicies\)/));
+      await assert.rejects(
+        d.tcp.loadPolicy(await module('three')),
+        grpcError(status.RESOURCE_EXHAUSTED, 'POLICY_BUDGET', /2 policies are loaded, this daemon's maximum \(maxPolicies\)/),
+      );
       await d.tcp.loadPolicy({ ...(await module('two')), kinds: [MaterialKind.SARIF] });
       await d.tcp.unloadPolicy({ policy: 'one' });
       await d.tcp.loadPolicy(await module('three'));
-      assert.deepEqual((await d.tcp.listPolicies()).policies.map((p) => p.name), ['three', 'two']);
+      assert.deepEqual(
+        (await d.tcp.listPolicies()).policies.map((p) => p.name),
+        ['three', 'two'],
+      );
     } finally {
       await d.stop();
     }
@@ -37,7 +43,14 @@ describe('budgets', () => {
     try {
       await d.tcp.loadPolicy(await module('one'));
       await d.tcp.loadPolicy(await module('two'));
-      await assert.rejects(d.tcp.loadPolicy(await module('three')), grpcError(status.RESOURCE_EXHAUSTED, 'POLICY_BUDGET', new RegExp(`would hold \\d+ bytes of WebAssembly, above this daemon's ${size * 2 + 1}`)));
+      await assert.rejects(
+        d.tcp.loadPolicy(await module('three')),
+        grpcError(
+          status.RESOURCE_EXHAUSTED,
+          'POLICY_BUDGET',
+          new RegExp(`would hold \\d+ bytes of WebAssembly, above this daemon's ${size * 2 + 1}`),
+        ),
+      );
     } finally {
       await d.stop();
     }
@@ -50,7 +63,10 @@ describe('budgets', () => {
       const results = await Promise.allSettled(requests.map((r) => d.tcp.loadPolicy(r)));
       const refused = results.filter((r) => r.status === 'rejected');
       assert.ok(refused.length > 0 && refused.length < 6, `some loads refused, not all: ${refused.length}`);
-      for (const r of refused) assert.ok(grpcError(status.RESOURCE_EXHAUSTED, 'OVERLOADED', /policy loads are already running/)((r as PromiseRejectedResult).reason));
+      for (const r of refused)
+        assert.ok(
+          grpcError(status.RESOURCE_EXHAUSTED, 'OVERLOADED', /policy loads are already running/)((r as PromiseRejectedResult).reason),
+        );
       await d.tcp.loadPolicy(await module('later'));
     } finally {
       await d.stop();
@@ -86,14 +102,24 @@ describe('budgets', () => {
           (i32.const 0)))`);
     const d = await startDaemon({ threads: 1, maxHostCalls: 5, http: { allowPrivateNetwork: true } });
     try {
-      for (const [name, times] of [['five-calls', 5], ['ten-calls', 10]] as const) {
+      for (const [name, times] of [
+        ['five-calls', 5],
+        ['ten-calls', 10],
+      ] as const) {
         await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await caller(times) }, name, kinds: [MaterialKind.EVIDENCE] });
       }
       const evaluate = (policy: string) =>
-        d.tcp.evaluate({ policy, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE }, options: { allowedHostnames: ['127.0.0.1'] } });
+        d.tcp.evaluate({
+          policy,
+          material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE },
+          options: { allowedHostnames: ['127.0.0.1'] },
+        });
       assert.deepEqual((await evaluate('five-calls')).result!.violations, []);
       assert.equal(served, 5);
-      await assert.rejects(evaluate('ten-calls'), grpcError(status.RESOURCE_EXHAUSTED, 'HOST_CALL_LIMIT', /more than 5 HTTP or discover calls in one evaluation/));
+      await assert.rejects(
+        evaluate('ten-calls'),
+        grpcError(status.RESOURCE_EXHAUSTED, 'HOST_CALL_LIMIT', /more than 5 HTTP or discover calls in one evaluation/),
+      );
       assert.equal(served, 10, 'the sixth call was never made');
     } finally {
       await d.stop();
@@ -114,7 +140,10 @@ describe('budgets', () => {
         await new Promise((r) => setImmediate(r));
       }
       for (const policy of ['known', 'attacker-chosen-label-1', 'attacker-chosen-label-2']) {
-        await assert.rejects(d.engine.evaluate({ policy, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }), /saturated/);
+        await assert.rejects(
+          d.engine.evaluate({ policy, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }),
+          /saturated/,
+        );
       }
       const text = await metrics.registry.metrics();
       assert.match(text, /policyd_evaluations_total\{policy="\(unknown\)",outcome="OVERLOADED"\} 2/);

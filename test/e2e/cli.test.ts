@@ -26,9 +26,34 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 describe('wasm-policyd eval prints what chainloop policy devel eval prints', () => {
   const cases: [string, string[]][] = [
     ['simple-fail.json', ['-p', example('simple'), '--material', material('simple', 'fail.json'), '--kind', 'EVIDENCE']],
-    ['simple-pass-debug.json', ['-p', example('simple'), '--material', material('simple', 'pass.json'), '--kind', 'EVIDENCE', '--debug', '--annotation', 'team=red,tier=1']],
+    [
+      'simple-pass-debug.json',
+      [
+        '-p',
+        example('simple'),
+        '--material',
+        material('simple', 'pass.json'),
+        '--kind',
+        'EVIDENCE',
+        '--debug',
+        '--annotation',
+        'team=red,tier=1',
+      ],
+    ],
     ['sbom-skipped.json', ['-p', example('sbom'), '--material', material('sbom', 'not-cyclonedx.json'), '--kind', 'SBOM_CYCLONEDX_JSON']],
-    ['licenses-fail.json', ['-p', example('cyclonedx-licenses'), '--material', material('cyclonedx-licenses', 'fail.json'), '--input', 'allowed=GPL-3.0-only', '--input', 'allowed=MIT, Apache-2.0']],
+    [
+      'licenses-fail.json',
+      [
+        '-p',
+        example('cyclonedx-licenses'),
+        '--material',
+        material('cyclonedx-licenses', 'fail.json'),
+        '--input',
+        'allowed=GPL-3.0-only',
+        '--input',
+        'allowed=MIT, Apache-2.0',
+      ],
+    ],
   ];
   for (const [file, args] of cases) {
     it(`byte for byte: ${file}`, async () => {
@@ -41,7 +66,10 @@ describe('wasm-policyd eval prints what chainloop policy devel eval prints', () 
   it('detects the kind when --kind is omitted', async () => {
     const out = await cli('eval', '-p', example('sbom'), '--material', material('sbom', 'fail.json'));
     assert.equal(out.code, 0, out.stderr);
-    assert.deepEqual(JSON.parse(out.stdout).result.violations, ["component 'left-pad' missing version", 'component at index 2 missing name']);
+    assert.deepEqual(JSON.parse(out.stdout).result.violations, [
+      "component 'left-pad' missing version",
+      'component at index 2 missing name',
+    ]);
   });
 
   it('escapes <, > and & as Go does', () => {
@@ -82,7 +110,10 @@ describe('wasm-policyd lint', () => {
 
   it('reports a script that is not WebAssembly', async () => {
     const policy = join(dir, 'policy.yaml');
-    writeFileSync(policy, 'apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: broken}\nspec:\n  policies:\n    - kind: EVIDENCE\n      ref: policy.rego\n');
+    writeFileSync(
+      policy,
+      'apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: broken}\nspec:\n  policies:\n    - kind: EVIDENCE\n      ref: policy.rego\n',
+    );
     writeFileSync(join(dir, 'policy.rego'), 'package main\n');
     const out = await cli('lint', '-p', policy);
     assert.equal(out.code, 1);
@@ -107,9 +138,32 @@ describe('wasm-policyd serve', () => {
       for (let i = 0; i < 100 && !log.includes('"msg":"ready"'); i++) await new Promise((r) => setTimeout(r, 100));
       assert.match(log, /"policies":7,"msg":"ready"/);
       assert.equal(await checkHealth(socket, 'policyengine.v1.PolicyEngineService'), 'SERVING');
-      const byName = await cli('eval', '--server', socket, '-p', 'simple-validation', '--material', material('simple', 'fail.json'), '--kind', 'EVIDENCE');
+      const byName = await cli(
+        'eval',
+        '--server',
+        socket,
+        '-p',
+        'simple-validation',
+        '--material',
+        material('simple', 'fail.json'),
+        '--kind',
+        'EVIDENCE',
+      );
       assert.equal(byName.stdout, expected('simple-fail.json'), byName.stderr);
-      const byFile = await cli('eval', '--server', socket, '-p', example('simple'), '--material', material('simple', 'pass.json'), '--kind', 'EVIDENCE', '--debug', '--annotation', 'team=red,tier=1');
+      const byFile = await cli(
+        'eval',
+        '--server',
+        socket,
+        '-p',
+        example('simple'),
+        '--material',
+        material('simple', 'pass.json'),
+        '--kind',
+        'EVIDENCE',
+        '--debug',
+        '--annotation',
+        'team=red,tier=1',
+      );
       assert.equal(byFile.stdout, expected('simple-pass-debug.json'), byFile.stderr);
       daemon.kill('SIGTERM');
       assert.equal(await exited, 0);
@@ -133,10 +187,16 @@ describe('wasm-policyd test', () => {
     const dir = mkdtempSync(join(tmpdir(), 'policyd-cases-'));
     try {
       const cases = join(dir, 'cases.yaml');
-      writeFileSync(cases, `cases:\n  - name: wrong on purpose\n    material: ${material('sbom', 'fail.json')}\n    expect: { violations: [], skipped: true }\n`);
+      writeFileSync(
+        cases,
+        `cases:\n  - name: wrong on purpose\n    material: ${material('sbom', 'fail.json')}\n    expect: { violations: [], skipped: true }\n`,
+      );
       const out = await cli('test', '-p', example('sbom'), '--cases', cases);
       assert.equal(out.code, 1);
-      assert.match(out.stdout, /^not ok - wrong on purpose: violations \["component 'left-pad' missing version","component at index 2 missing name"\], expected \[\]; skipped false, expected true$/m);
+      assert.match(
+        out.stdout,
+        /^not ok - wrong on purpose: violations \["component 'left-pad' missing version","component at index 2 missing name"\], expected \[\]; skipped false, expected true$/m,
+      );
       assert.match(out.stdout, /^0 passed, 1 failed$/m);
       writeFileSync(cases, 'cases:\n  - name: typo\n    material: x.json\n    expected: {}\n');
       const bad = await cli('test', '-p', example('sbom'), '--cases', cases);

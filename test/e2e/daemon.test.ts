@@ -1,5 +1,20 @@
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -62,7 +77,9 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
     dir = mkdtempSync(join(tmpdir(), 'policyd-daemon-'));
     copyExample('simple', dir);
     writeFileSync(join(dir, 'not-a-policy.yaml'), 'kind: ConfigMap\n');
-    const config = loadConfig({ flags: { listen: [`unix://${join(dir, 'd.sock')}`], policies: [dir], threads: 1, 'admin.listen': '127.0.0.1:0' } });
+    const config = loadConfig({
+      flags: { listen: [`unix://${join(dir, 'd.sock')}`], policies: [dir], threads: 1, 'admin.listen': '127.0.0.1:0' },
+    });
     daemon = await startDaemon(config, logger);
     client = new PolicyEngineClient(daemon.addresses[0]!);
   });
@@ -73,7 +90,10 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
   });
 
   it('loads the directory at start and is ready', async () => {
-    assert.deepEqual((await client.listPolicies()).policies.map((p) => p.name), ['simple-validation']);
+    assert.deepEqual(
+      (await client.listPolicies()).policies.map((p) => p.name),
+      ['simple-validation'],
+    );
     assert.equal(await checkHealth(daemon.addresses[0]!, SERVICE_NAME), 'SERVING');
     const ready = await fetch(`http://${daemon.adminAddress}/readyz`);
     assert.equal(ready.status, 200);
@@ -82,7 +102,9 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
 
   it('exports Prometheus metrics on the admin port', async () => {
     await simpleEval(client);
-    await assert.rejects(client.evaluate({ policy: 'simple-validation', material: { content: Buffer.from('{'), kind: MaterialKind.EVIDENCE } }));
+    await assert.rejects(
+      client.evaluate({ policy: 'simple-validation', material: { content: Buffer.from('{'), kind: MaterialKind.EVIDENCE } }),
+    );
     const text = await (await fetch(`http://${daemon.adminAddress}/metrics`)).text();
     assert.match(text, /policyd_evaluations_total\{policy="simple-validation",outcome="ok"\} 1/);
     assert.match(text, /policyd_evaluations_total\{policy="simple-validation",outcome="INVALID_MATERIAL"\} 1/);
@@ -95,7 +117,10 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
   it('logs guest logs and one decision line with policy, digest and evaluation id', async () => {
     const res = await simpleEval(client, 'logged');
     const mine = lines.filter((l) => l.evaluationId === res.evaluationId);
-    assert.deepEqual(mine.map((l) => l.msg), ['Validating message with max length: 100', 'Validation passed for message: logged', 'decision']);
+    assert.deepEqual(
+      mine.map((l) => l.msg),
+      ['Validating message with max length: 100', 'Validation passed for message: logged', 'decision'],
+    );
     assert.equal(mine[2]!.digest, res.policyDigest);
     assert.equal(mine[2]!.violations, 0);
   });
@@ -110,17 +135,27 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
     });
     assert.equal(changed.description, 'changed');
 
-    writeFileSync(file, 'apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: simple-validation}\nspec: {policies: [{ref: gone.wasm}]}\n');
-    await eventually('the reload failure to be logged', async () => lines.find((l) => l.msg === 'policy reload failed; the last good version keeps serving' && l.file === file));
+    writeFileSync(
+      file,
+      'apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: simple-validation}\nspec: {policies: [{ref: gone.wasm}]}\n',
+    );
+    await eventually('the reload failure to be logged', async () =>
+      lines.find((l) => l.msg === 'policy reload failed; the last good version keeps serving' && l.file === file),
+    );
     assert.equal((await client.listPolicies()).policies[0]!.digest, changed.digest);
     assert.deepEqual((await simpleEval(client)).result!.violations, []);
 
     copyExample('sbom', dir);
     await eventually('the added policy', async () => ((await client.listPolicies()).policies.length === 2 ? true : undefined));
     unlinkSync(join(dir, 'sbom', 'policy.yaml'));
-    await eventually('the removed policy', async () => ((await client.listPolicies()).policies.map((p) => p.name).join() === 'simple-validation' ? true : undefined));
+    await eventually('the removed policy', async () =>
+      (await client.listPolicies()).policies.map((p) => p.name).join() === 'simple-validation' ? true : undefined,
+    );
     await assert.rejects(
-      client.evaluate({ policy: 'sbom-validation', material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON } }),
+      client.evaluate({
+        policy: 'sbom-validation',
+        material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON },
+      }),
       grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND'),
     );
   });
@@ -151,7 +186,7 @@ class ConfigMapVolume {
 }
 
 describe('serve: a policies directory mounted from a Kubernetes ConfigMap', () => {
-  it('follows the kubelet\'s atomic swaps: loads at start, reloads a change, never unloads an unchanged policy, unloads a removed key, and keeps everything when the listing fails', async () => {
+  it("follows the kubelet's atomic swaps: loads at start, reloads a change, never unloads an unchanged policy, unloads a removed key, and keeps everything when the listing fails", async () => {
     const root = mkdtempSync(join(tmpdir(), 'policyd-configmap-'));
     const volume = new ConfigMapVolume(join(root, 'policies'));
     mkdirSync(volume.dir);
@@ -159,7 +194,10 @@ describe('serve: a policies directory mounted from a Kubernetes ConfigMap', () =
     const wasm = readFileSync(example('simple', 'policy.wasm'));
     volume.update({ 'simple.yaml': document, 'policy.wasm': wasm });
     const { logger, lines } = capturedLogger();
-    const d = await startDaemon(loadConfig({ flags: { listen: [`unix://${join(root, 'd.sock')}`], policies: [volume.dir], threads: 1 } }), logger);
+    const d = await startDaemon(
+      loadConfig({ flags: { listen: [`unix://${join(root, 'd.sock')}`], policies: [volume.dir], threads: 1 } }),
+      logger,
+    );
     const client = new PolicyEngineClient(d.addresses[0]!);
     const digest = async () => (await client.listPolicies()).policies.map((p) => `${p.name}@${p.description}`).join();
     try {
@@ -187,7 +225,10 @@ describe('serve: a policies directory mounted from a Kubernetes ConfigMap', () =
       swapping = false;
       await traffic;
       assert.deepEqual(failures, []);
-      assert.deepEqual(lines.filter((l) => String(l.msg).startsWith('policy unloaded')), []);
+      assert.deepEqual(
+        lines.filter((l) => String(l.msg).startsWith('policy unloaded')),
+        [],
+      );
 
       volume.update({ 'policy.wasm': wasm });
       await eventually('the removed key to unload its policy', async () => ((await digest()) === '' ? true : undefined));
@@ -239,7 +280,10 @@ describe('serve: listeners and authentication', () => {
     const first = await startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet);
     const client = new PolicyEngineClient(`unix://${socket}`);
     try {
-      await assert.rejects(startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet), /another process is serving on it/);
+      await assert.rejects(
+        startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet),
+        /another process is serving on it/,
+      );
       assert.deepEqual((await client.listPolicies()).policies, [], 'the first daemon still serves');
     } finally {
       client.close();
@@ -247,11 +291,17 @@ describe('serve: listeners and authentication', () => {
     }
     const file = join(dir, 'a-file.sock');
     writeFileSync(file, 'keep me');
-    await assert.rejects(startDaemon(loadConfig({ flags: { listen: [`unix://${file}`], threads: 1 } }), quiet), /exists and is not a socket/);
+    await assert.rejects(
+      startDaemon(loadConfig({ flags: { listen: [`unix://${file}`], threads: 1 } }), quiet),
+      /exists and is not a socket/,
+    );
     assert.equal(readFileSync(file, 'utf8'), 'keep me');
     const stale = join(dir, 'stale.sock');
     // A process killed while listening leaves its socket file behind.
-    spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    spawnSync(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
     assert.ok(lstatSync(stale).isSocket());
     const d = await startDaemon(loadConfig({ flags: { listen: [`unix://${stale}`], threads: 1 } }), quiet);
     await d.stop();
@@ -267,7 +317,10 @@ describe('serve: listeners and authentication', () => {
       assert.equal(statSync(dirname(socket)).mode & 0o777, 0o700);
       await d.stop();
       chmodSync(dirname(socket), 0o777);
-      await assert.rejects(startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet), /must be a directory owned by this user with mode 0700/);
+      await assert.rejects(
+        startDaemon(loadConfig({ flags: { listen: [`unix://${socket}`], threads: 1 } }), quiet),
+        /must be a directory owned by this user with mode 0700/,
+      );
     } finally {
       rmSync(process.env.TMPDIR, { recursive: true, force: true });
       if (previous === undefined) delete process.env.TMPDIR;
@@ -281,7 +334,18 @@ describe('serve: listeners and authentication', () => {
     const garbage = join(dir, 'garbage.pem');
     writeFileSync(garbage, 'not a certificate');
     const start = (cert: string, key: string) =>
-      startDaemon(loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'tls.cert': cert, 'tls.key': key, 'auth.adminTokens': ['an-admin-token-0123456789'] } }), quiet);
+      startDaemon(
+        loadConfig({
+          flags: {
+            listen: ['127.0.0.1:0'],
+            threads: 1,
+            'tls.cert': cert,
+            'tls.key': key,
+            'auth.adminTokens': ['an-admin-token-0123456789'],
+          },
+        }),
+        quiet,
+      );
     await assert.rejects(start(garbage, a.key), /garbage.pem is not a PEM certificate/);
     await assert.rejects(start(a.cert, b.key), /start-b-key.pem is not the private key of .*start-a-cert.pem/);
   });
@@ -289,19 +353,31 @@ describe('serve: listeners and authentication', () => {
   it('separates the admin and evaluate roles: only admin tokens load and unload; health stays open', async () => {
     const admin = 'an-admin-token-0123456789';
     const evaluator = 'an-evaluate-token-0123456789';
-    const flags = { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': [admin], 'auth.evaluateTokens': [evaluator], policies: [example('simple')] };
+    const flags = {
+      listen: ['127.0.0.1:0'],
+      threads: 1,
+      'auth.adminTokens': [admin],
+      'auth.evaluateTokens': [evaluator],
+      policies: [example('simple')],
+    };
     const d = await startDaemon(loadConfig({ flags }), quiet);
     const anonymous = new PolicyEngineClient(d.addresses[0]!);
     const wrong = new PolicyEngineClient(d.addresses[0]!, { token: 'another-long-enough-token' });
     const evaluating = new PolicyEngineClient(d.addresses[0]!, { token: evaluator });
     const managing = new PolicyEngineClient(d.addresses[0]!, { token: admin });
-    const always = { source: { case: 'policyDocument' as const, value: readFileSync(example('simple')) }, scripts: { 'policy.wasm': readFileSync(example('simple', 'policy.wasm')) } };
+    const always = {
+      source: { case: 'policyDocument' as const, value: readFileSync(example('simple')) },
+      scripts: { 'policy.wasm': readFileSync(example('simple', 'policy.wasm')) },
+    };
     try {
       await assert.rejects(anonymous.listPolicies(), grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', /needs credentials/));
       await assert.rejects(simpleEval(wrong), grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED', /unknown bearer token/));
       assert.deepEqual((await simpleEval(evaluating)).result!.violations, []);
       assert.equal((await evaluating.listPolicies()).policies.length, 1);
-      await assert.rejects(evaluating.loadPolicy(always), grpcError(status.PERMISSION_DENIED, 'NOT_PERMITTED', /LoadPolicy needs the admin role.*evaluate role/));
+      await assert.rejects(
+        evaluating.loadPolicy(always),
+        grpcError(status.PERMISSION_DENIED, 'NOT_PERMITTED', /LoadPolicy needs the admin role.*evaluate role/),
+      );
       await assert.rejects(evaluating.unloadPolicy({ policy: 'simple-validation' }), grpcError(status.PERMISSION_DENIED, 'NOT_PERMITTED'));
       assert.equal((await managing.loadPolicy(always)).alreadyLoaded, true);
       assert.equal((await managing.unloadPolicy({ policy: 'simple-validation' })).policy!.name, 'simple-validation');
@@ -313,20 +389,39 @@ describe('serve: listeners and authentication', () => {
   });
 
   it('checks credentials before reading the request: undecodable bytes are UNAUTHENTICATED without a token, INVALID_ARGUMENT with one', async () => {
-    const d = await startDaemon(loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': ['an-admin-token-0123456789'] } }), quiet);
+    const d = await startDaemon(
+      loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': ['an-admin-token-0123456789'] } }),
+      quiet,
+    );
     const raw = new Client(d.addresses[0]!, credentials.createInsecure());
     try {
       const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff]);
       const answer = await new Promise<ServiceError | null>((resolve) =>
-        raw.makeUnaryRequest('/policyengine.v1.PolicyEngineService/LoadPolicy', (b: Buffer) => b, (b: Buffer) => b, garbage, (err) => resolve(err)),
+        raw.makeUnaryRequest(
+          '/policyengine.v1.PolicyEngineService/LoadPolicy',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          garbage,
+          (err) => resolve(err),
+        ),
       );
       assert.ok(grpcError(status.UNAUTHENTICATED, 'UNAUTHENTICATED')(answer));
       const authorized = new Metadata();
       authorized.set('authorization', 'Bearer an-admin-token-0123456789');
       const decoded = await new Promise<ServiceError | null>((resolve) =>
-        raw.makeUnaryRequest('/policyengine.v1.PolicyEngineService/LoadPolicy', (b: Buffer) => b, (b: Buffer) => b, garbage, authorized, (err) => resolve(err)),
+        raw.makeUnaryRequest(
+          '/policyengine.v1.PolicyEngineService/LoadPolicy',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          garbage,
+          authorized,
+          (err) => resolve(err),
+        ),
       );
-      assert.ok(grpcError(status.INVALID_ARGUMENT, 'INVALID_REQUEST', /not a valid policyengine.v1.LoadPolicyRequest message/)(decoded), 'and with credentials, undecodable bytes are INVALID_ARGUMENT, not INTERNAL');
+      assert.ok(
+        grpcError(status.INVALID_ARGUMENT, 'INVALID_REQUEST', /not a valid policyengine.v1.LoadPolicyRequest message/)(decoded),
+        'and with credentials, undecodable bytes are INVALID_ARGUMENT, not INTERNAL',
+      );
     } finally {
       raw.close();
       await d.stop();
@@ -337,13 +432,57 @@ describe('serve: listeners and authentication', () => {
     const server = makePki(dir, 'roles-server');
     const ca = makePki(dir, 'roles-client', 'control-plane');
     const d = await startDaemon(
-      loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'tls.cert': server.cert, 'tls.key': server.key, 'tls.clientCa': ca.ca, 'auth.adminIdentities': ['control-plane'] } }),
+      loadConfig({
+        flags: {
+          listen: ['127.0.0.1:0'],
+          threads: 1,
+          'tls.cert': server.cert,
+          'tls.key': server.key,
+          'tls.clientCa': ca.ca,
+          'auth.adminIdentities': ['control-plane'],
+        },
+      }),
       quiet,
     );
     // A second certificate from the same CA, with another name.
     const other = join(dir, 'roles-other');
-    execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${other}-key.pem`, '-out', `${other}.csr`, '-subj', '/CN=ci-runner'], { stdio: 'ignore' });
-    execFileSync('openssl', ['x509', '-req', '-in', `${other}.csr`, '-CA', ca.ca, '-CAkey', ca.ca.replace('ca.pem', 'ca.key'), '-CAcreateserial', '-out', `${other}-cert.pem`, '-days', '2'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        `${other}-key.pem`,
+        '-out',
+        `${other}.csr`,
+        '-subj',
+        '/CN=ci-runner',
+      ],
+      { stdio: 'ignore' },
+    );
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${other}.csr`,
+        '-CA',
+        ca.ca,
+        '-CAkey',
+        ca.ca.replace('ca.pem', 'ca.key'),
+        '-CAcreateserial',
+        '-out',
+        `${other}-cert.pem`,
+        '-days',
+        '2',
+      ],
+      { stdio: 'ignore' },
+    );
     const client = (key: string, cert: string) =>
       new PolicyEngineClient(d.addresses[0]!.replace('127.0.0.1', 'localhost'), {
         credentials: credentials.createSsl(readFileSync(server.ca), readFileSync(key), readFileSync(cert)),
@@ -370,12 +509,19 @@ describe('serve: listeners and authentication', () => {
     copyFileSync(first.key, serving.key);
     const engine = new PolicyEngine({ threads: 1 });
     const rejected: string[] = [];
-    const server = new PolicyServer(engine, { listen: ['127.0.0.1:0'], tls: { ...serving, clientCa: clientPki.ca, refreshMs: 100, onRejected: (e) => rejected.push(e) } });
+    const server = new PolicyServer(engine, {
+      listen: ['127.0.0.1:0'],
+      tls: { ...serving, clientCa: clientPki.ca, refreshMs: 100, onRejected: (e) => rejected.push(e) },
+    });
     const [address] = await server.listen();
     server.markReady();
     const clientFor = (ca: string, withCert: boolean) =>
       new PolicyEngineClient(address!.replace('127.0.0.1', 'localhost'), {
-        credentials: credentials.createSsl(readFileSync(ca), withCert ? readFileSync(clientPki.key) : null, withCert ? readFileSync(clientPki.cert) : null),
+        credentials: credentials.createSsl(
+          readFileSync(ca),
+          withCert ? readFileSync(clientPki.key) : null,
+          withCert ? readFileSync(clientPki.cert) : null,
+        ),
       });
     const trusted = clientFor(first.ca, true);
     const anonymous = clientFor(first.ca, false);
@@ -396,10 +542,16 @@ describe('serve: listeners and authentication', () => {
       // A rotation gone wrong (garbage, then a key that does not match) is refused; the last good
       // certificate keeps serving new connections.
       writeFileSync(serving.cert, 'not a certificate');
-      await eventually('the garbage to be refused', async () => (rejected.some((e) => /serving-cert.pem is not a PEM certificate; the previous certificate keeps serving/.test(e)) ? true : undefined));
+      await eventually('the garbage to be refused', async () =>
+        rejected.some((e) => /serving-cert.pem is not a PEM certificate; the previous certificate keeps serving/.test(e))
+          ? true
+          : undefined,
+      );
       copyFileSync(second.cert, serving.cert);
       copyFileSync(first.key, serving.key);
-      await eventually('the mismatched key to be refused', async () => (rejected.some((e) => /serving-key.pem is not the private key of/.test(e)) ? true : undefined));
+      await eventually('the mismatched key to be refused', async () =>
+        rejected.some((e) => /serving-key.pem is not the private key of/.test(e)) ? true : undefined,
+      );
       const afterBadRotation = clientFor(second.ca, true);
       try {
         assert.deepEqual((await afterBadRotation.listPolicies()).policies, []);
@@ -410,6 +562,7 @@ describe('serve: listeners and authentication', () => {
       trusted.close();
       anonymous.close();
       await server.shutdown(0);
+      await engine.close();
     }
   });
 });
@@ -417,7 +570,10 @@ describe('serve: listeners and authentication', () => {
 describe('serve: drain under load', () => {
   it('finishes every accepted evaluation when stopped, refuses the rest at once, and loses none', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'policyd-drain-'));
-    const d = await startDaemon(loadConfig({ flags: { listen: [`unix://${join(dir, 'd.sock')}`], threads: 2, policies: [example('sbom')], graceMs: 20_000 } }), pino({ level: 'silent' }));
+    const d = await startDaemon(
+      loadConfig({ flags: { listen: [`unix://${join(dir, 'd.sock')}`], threads: 2, policies: [example('sbom')], graceMs: 20_000 } }),
+      pino({ level: 'silent' }),
+    );
     const client = new PolicyEngineClient(d.addresses[0]!);
     const material = { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON };
     const outcomes: string[] = [];
@@ -428,11 +584,19 @@ describe('serve: drain under load', () => {
           const sentWhileStopping = stopping;
           try {
             const res = await client.evaluate({ policy: 'sbom-validation', material });
-            outcomes.push(res.result!.skipped === false && res.result!.violations.length === 0 ? (sentWhileStopping ? 'ok-late' : 'ok') : 'wrong');
+            outcomes.push(
+              res.result!.skipped === false && res.result!.violations.length === 0 ? (sentWhileStopping ? 'ok-late' : 'ok') : 'wrong',
+            );
           } catch (err) {
             const code = (err as { code?: number }).code;
             // Refused at once (draining, or load shedding) is an answer, not a loss.
-            outcomes.push(code === status.UNAVAILABLE ? 'unavailable' : code === status.RESOURCE_EXHAUSTED ? 'refused' : `error ${(err as Error).message}`);
+            outcomes.push(
+              code === status.UNAVAILABLE
+                ? 'unavailable'
+                : code === status.RESOURCE_EXHAUSTED
+                  ? 'refused'
+                  : `error ${(err as Error).message}`,
+            );
           }
         }
       });
@@ -444,9 +608,14 @@ describe('serve: drain under load', () => {
     await load;
     client.close();
     rmSync(dir, { recursive: true, force: true });
-    const counts = outcomes.reduce<Record<string, number>>((acc, o) => ({ ...acc, [o]: (acc[o] ?? 0) + 1 }), {});
+    const counts: Record<string, number> = {};
+    for (const o of outcomes) counts[o] = (counts[o] ?? 0) + 1;
     assert.equal(outcomes.length, 16 * 40, 'every request got an answer');
-    assert.deepEqual(Object.keys(counts).filter((k) => !['ok', 'ok-late', 'unavailable', 'refused'].includes(k)), [], JSON.stringify(counts));
+    assert.deepEqual(
+      Object.keys(counts).filter((k) => !['ok', 'ok-late', 'unavailable', 'refused'].includes(k)),
+      [],
+      JSON.stringify(counts),
+    );
     assert.ok((counts.ok ?? 0) >= 50 && (counts.unavailable ?? 0) > 0, JSON.stringify(counts));
   });
 });

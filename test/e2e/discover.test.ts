@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import {
-  ReferrerItemSchema,
+  type ReferrerItemSchema,
   ReferrerService,
   ReferrerServiceDiscoverPrivateResponseSchema,
   type ReferrerServiceDiscoverPrivateRequest,
@@ -25,7 +25,12 @@ const referrers: MessageInitShape<typeof ReferrerItemSchema> = {
   kind: 'CONTAINER_IMAGE',
   createdAt: { seconds: 1700000000n, nanos: 5 },
   references: [
-    { digest: 'sha256:a1', kind: 'ATTESTATION', downloadable: true, metadata: { name: 'build', project: 'shop', organization: 'acme', hasPolicyViolations: 'true' } },
+    {
+      digest: 'sha256:a1',
+      kind: 'ATTESTATION',
+      downloadable: true,
+      metadata: { name: 'build', project: 'shop', organization: 'acme', hasPolicyViolations: 'true' },
+    },
     { digest: 'sha256:a2', kind: 'ATTESTATION', metadata: { hasPolicyViolations: 'false' } },
     { digest: 'sha256:s1', kind: 'SBOM_CYCLONEDX_JSON', annotations: { b: '2', a: '1' } },
   ],
@@ -45,7 +50,12 @@ async function loadPolicies(d: Daemon): Promise<void> {
 }
 
 const echo = (d: Daemon, digest: string, kind?: string) =>
-  d.tcp.evaluate({ policy: 'discover-echo', material: { content: Buffer.from(JSON.stringify({ digest, kind })), kind: MaterialKind.EVIDENCE } }).then((r) => r.result!.violations[0]!.message);
+  d.tcp
+    .evaluate({
+      policy: 'discover-echo',
+      material: { content: Buffer.from(JSON.stringify({ digest, kind })), kind: MaterialKind.EVIDENCE },
+    })
+    .then((r) => r.result!.violations[0]!.message);
 
 describe('chainloop_discover from a Chainloop ReferrerService over gRPC', () => {
   let referrerServer: Server;
@@ -83,8 +93,14 @@ describe('chainloop_discover from a Chainloop ReferrerService over gRPC', () => 
   });
 
   it("runs Chainloop's discover example against it", async () => {
-    const res = await d.unix.evaluate({ policy: 'policy-builtins', material: { content: exampleMaterial('discover', 'image.txt'), kind: MaterialKind.CONTAINER_IMAGE } });
-    assert.deepEqual(res.result!.violations.map((v) => v.message), ['attestation with digest sha256:a1 contains policy violations [name: build, project: shop, org: acme]']);
+    const res = await d.unix.evaluate({
+      policy: 'policy-builtins',
+      material: { content: exampleMaterial('discover', 'image.txt'), kind: MaterialKind.CONTAINER_IMAGE },
+    });
+    assert.deepEqual(
+      res.result!.violations.map((v) => v.message),
+      ['attestation with digest sha256:a1 contains policy violations [name: build, project: shop, org: acme]'],
+    );
   });
 });
 
@@ -94,7 +110,10 @@ describe('chainloop_discover from a static referrers file', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'policyd-referrers-'));
     const file = join(dir, 'referrers.yaml');
-    writeFileSync(file, `- digest: "${IMAGE}"\n  kind: CONTAINER_IMAGE\n  createdAt: "2023-11-14T22:13:20.000000005Z"\n  references:\n    - {digest: "sha256:a1", kind: ATTESTATION, downloadable: true, metadata: {name: build, project: shop, organization: acme, hasPolicyViolations: "true"}}\n    - {digest: "sha256:a2", kind: ATTESTATION, metadata: {hasPolicyViolations: "false"}}\n    - {digest: "sha256:s1", kind: SBOM_CYCLONEDX_JSON, annotations: {b: "2", a: "1"}}\n`);
+    writeFileSync(
+      file,
+      `- digest: "${IMAGE}"\n  kind: CONTAINER_IMAGE\n  createdAt: "2023-11-14T22:13:20.000000005Z"\n  references:\n    - {digest: "sha256:a1", kind: ATTESTATION, downloadable: true, metadata: {name: build, project: shop, organization: acme, hasPolicyViolations: "true"}}\n    - {digest: "sha256:a2", kind: ATTESTATION, metadata: {hasPolicyViolations: "false"}}\n    - {digest: "sha256:s1", kind: SBOM_CYCLONEDX_JSON, annotations: {b: "2", a: "1"}}\n`,
+    );
     d = await startDaemon({ discovery: new StaticDiscovery(file) });
     await loadPolicies(d);
   });

@@ -31,23 +31,104 @@ describe('Evaluate', () => {
 
   const cases: [string, string, string, MaterialKind, Record<string, string>, Expectation][] = [
     ['simple-validation', 'simple', 'pass.json', MaterialKind.EVIDENCE, {}, { violations: [] }],
-    ['simple-validation', 'simple', 'fail.json', MaterialKind.EVIDENCE, {}, { violations: ['message contains forbidden word: forbidden', 'message contains forbidden word: banned'] }],
+    [
+      'simple-validation',
+      'simple',
+      'fail.json',
+      MaterialKind.EVIDENCE,
+      {},
+      { violations: ['message contains forbidden word: forbidden', 'message contains forbidden word: banned'] },
+    ],
     ['simple-validation', 'simple', 'empty.json', MaterialKind.EVIDENCE, {}, { violations: ['message cannot be empty'] }],
-    ['simple-validation', 'simple', 'pass.json', MaterialKind.EVIDENCE, { max_length: '3' }, { violations: ['message too long: 5 characters (max 3)'] }],
+    [
+      'simple-validation',
+      'simple',
+      'pass.json',
+      MaterialKind.EVIDENCE,
+      { max_length: '3' },
+      { violations: ['message too long: 5 characters (max 3)'] },
+    ],
     ['sbom-validation', 'sbom', 'pass.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}, { violations: [] }],
-    ['sbom-validation', 'sbom', 'fail.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}, { violations: ["component 'left-pad' missing version", 'component at index 2 missing name'] }],
-    ['sbom-validation', 'sbom', 'not-cyclonedx.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}, { violations: [], skipped: true, skipReasons: ['not a CycloneDX SBOM'] }],
+    [
+      'sbom-validation',
+      'sbom',
+      'fail.json',
+      MaterialKind.SBOM_CYCLONEDX_JSON,
+      {},
+      { violations: ["component 'left-pad' missing version", 'component at index 2 missing name'] },
+    ],
+    [
+      'sbom-validation',
+      'sbom',
+      'not-cyclonedx.json',
+      MaterialKind.SBOM_CYCLONEDX_JSON,
+      {},
+      { violations: [], skipped: true, skipReasons: ['not a CycloneDX SBOM'] },
+    ],
     ['git-commit-signature', 'attestation', 'pass.json', MaterialKind.ATTESTATION, {}, { violations: [] }],
-    ['git-commit-signature', 'attestation', 'fail.json', MaterialKind.ATTESTATION, {}, { violations: ['git.head sha1 digest has invalid length: 9 (expected 40)', 'attestation must have a predicateType'] }],
-    ['git-commit-signature', 'attestation', 'not-in-toto.json', MaterialKind.ATTESTATION, {}, { violations: [], skipped: true, skipReasons: ['not an in-toto attestation'] }],
-    ['policy-builtins', 'discover', 'image.txt', MaterialKind.CONTAINER_IMAGE, {}, { violations: [], skipped: true, skipReasons: ['discover returned error (check if gRPC connection is configured)'] }],
+    [
+      'git-commit-signature',
+      'attestation',
+      'fail.json',
+      MaterialKind.ATTESTATION,
+      {},
+      { violations: ['git.head sha1 digest has invalid length: 9 (expected 40)', 'attestation must have a predicateType'] },
+    ],
+    [
+      'git-commit-signature',
+      'attestation',
+      'not-in-toto.json',
+      MaterialKind.ATTESTATION,
+      {},
+      { violations: [], skipped: true, skipReasons: ['not an in-toto attestation'] },
+    ],
+    [
+      'policy-builtins',
+      'discover',
+      'image.txt',
+      MaterialKind.CONTAINER_IMAGE,
+      {},
+      { violations: [], skipped: true, skipReasons: ['discover returned error (check if gRPC connection is configured)'] },
+    ],
     ['cyclonedx-licenses', 'cyclonedx-licenses', 'pass.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}, { violations: [] }],
     // Built with the standard Go toolchain (wasip1 reactor: the Go runtime starts in _initialize).
     ['go-message', 'go-message', 'pass.json', MaterialKind.EVIDENCE, {}, { violations: [] }],
     ['go-message', 'go-message', 'fail.json', MaterialKind.EVIDENCE, {}, { violations: ['message must be a non-empty string'] }],
-    ['cyclonedx-licenses', 'cyclonedx-licenses', 'fail.json', MaterialKind.SBOM_CYCLONEDX_JSON, {}, { violations: ["component 'readline-gpl' uses license 'GPL-3.0-only', which is not allowed", "component 'mystery' declares no license"] }],
-    ['cyclonedx-licenses', 'cyclonedx-licenses', 'fail.json', MaterialKind.SBOM_CYCLONEDX_JSON, { allowed: 'MIT\nGPL-3.0-only', allow_unlicensed: 'true' }, { violations: [] }],
-    ['cyclonedx-licenses', 'cyclonedx-licenses', 'pass.json', MaterialKind.SBOM_CYCLONEDX_JSON, { allowed: 'Apache-2.0, ISC' }, { violations: ["component 'express' uses license 'MIT', which is not allowed", "component 'lodash' uses license 'MIT', which is not allowed", "component 'pg' uses license 'MIT', which is not allowed"] }],
+    [
+      'cyclonedx-licenses',
+      'cyclonedx-licenses',
+      'fail.json',
+      MaterialKind.SBOM_CYCLONEDX_JSON,
+      {},
+      {
+        violations: [
+          "component 'readline-gpl' uses license 'GPL-3.0-only', which is not allowed",
+          "component 'mystery' declares no license",
+        ],
+      },
+    ],
+    [
+      'cyclonedx-licenses',
+      'cyclonedx-licenses',
+      'fail.json',
+      MaterialKind.SBOM_CYCLONEDX_JSON,
+      { allowed: 'MIT\nGPL-3.0-only', allow_unlicensed: 'true' },
+      { violations: [] },
+    ],
+    [
+      'cyclonedx-licenses',
+      'cyclonedx-licenses',
+      'pass.json',
+      MaterialKind.SBOM_CYCLONEDX_JSON,
+      { allowed: 'Apache-2.0, ISC' },
+      {
+        violations: [
+          "component 'express' uses license 'MIT', which is not allowed",
+          "component 'lodash' uses license 'MIT', which is not allowed",
+          "component 'pg' uses license 'MIT', which is not allowed",
+        ],
+      },
+    ],
   ];
   cases.forEach(([policy, dir, file, kind, args, expected], i) => {
     it(`${policy} on ${file}${Object.keys(args).length ? ` with ${JSON.stringify(args)}` : ''}`, async () => {
@@ -66,15 +147,30 @@ describe('Evaluate', () => {
       material: { content: Buffer.from('{"message":"hi"}'), kind: MaterialKind.EVIDENCE, name: 'note', annotations: { team: 'red' } },
       options: { includeRawData: true },
     });
-    assert.deepEqual(res.logs.map((l) => l.message), ['Validating message with max length: 100', 'Validation passed for message: hi']);
+    assert.deepEqual(
+      res.logs.map((l) => l.message),
+      ['Validating message with max length: 100', 'Validation passed for message: hi'],
+    );
     const input = JSON.parse(Buffer.from(res.rawResults[0]!.input).toString());
     assert.equal(input.message, 'hi');
-    assert.deepEqual(input.chainloop_metadata.annotations, { 'chainloop.material.name': 'note', 'chainloop.material.type': 'EVIDENCE', team: 'red' });
-    assert.deepEqual(JSON.parse(Buffer.from(res.rawResults[0]!.output).toString()), { skipped: false, violations: [], skip_reason: '', ignore: false });
+    assert.deepEqual(input.chainloop_metadata.annotations, {
+      'chainloop.material.name': 'note',
+      'chainloop.material.type': 'EVIDENCE',
+      team: 'red',
+    });
+    assert.deepEqual(JSON.parse(Buffer.from(res.rawResults[0]!.output).toString()), {
+      skipped: false,
+      violations: [],
+      skip_reason: '',
+      ignore: false,
+    });
   });
 
   it('carries structured findings as google.protobuf.Struct', async () => {
-    const res = await d.tcp.evaluate({ policy: 'cyclonedx-licenses', material: { content: exampleMaterial('cyclonedx-licenses', 'fail.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON } });
+    const res = await d.tcp.evaluate({
+      policy: 'cyclonedx-licenses',
+      material: { content: exampleMaterial('cyclonedx-licenses', 'fail.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON },
+    });
     assert.deepEqual(res.result!.violations[0]!.finding, {
       message: "component 'readline-gpl' uses license 'GPL-3.0-only', which is not allowed",
       component_name: 'readline-gpl',
@@ -87,7 +183,10 @@ describe('Evaluate', () => {
   it('evaluates by digest as well as by name', async () => {
     const listed = await d.tcp.listPolicies();
     const digest = listed.policies.find((p) => p.name === 'sbom-validation')!.digest;
-    const res = await d.tcp.evaluate({ policy: digest, material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON } });
+    const res = await d.tcp.evaluate({
+      policy: digest,
+      material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON },
+    });
     assert.equal(res.policyDigest, digest);
   });
 
@@ -97,11 +196,35 @@ describe('Evaluate', () => {
   });
 
   const refusals: [string, object, number, string, RegExp][] = [
-    ['an unknown policy', { policy: 'nope', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }, status.NOT_FOUND, 'POLICY_NOT_FOUND', /policy "nope" is not loaded; load it with LoadPolicy/],
+    [
+      'an unknown policy',
+      { policy: 'nope', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } },
+      status.NOT_FOUND,
+      'POLICY_NOT_FOUND',
+      /policy "nope" is not loaded; load it with LoadPolicy/,
+    ],
     ['no material', { policy: 'simple-validation' }, status.INVALID_ARGUMENT, 'INVALID_REQUEST', /material is required/],
-    ['an unspecified kind', { policy: 'simple-validation', material: { content: Buffer.from('{}') } }, status.INVALID_ARGUMENT, 'INVALID_MATERIAL', /material\.kind is required/],
-    ['an unknown kind number', { policy: 'simple-validation', material: { content: Buffer.from('{}'), kind: 99 } }, status.INVALID_ARGUMENT, 'INVALID_MATERIAL', /99 is not a known MaterialKind/],
-    ['invalid JSON for a JSON kind', { policy: 'simple-validation', material: { content: Buffer.from('{"message":'), kind: MaterialKind.EVIDENCE } }, status.INVALID_ARGUMENT, 'INVALID_MATERIAL', /failed to parse input: EVIDENCE material is not valid JSON/],
+    [
+      'an unspecified kind',
+      { policy: 'simple-validation', material: { content: Buffer.from('{}') } },
+      status.INVALID_ARGUMENT,
+      'INVALID_MATERIAL',
+      /material\.kind is required/,
+    ],
+    [
+      'an unknown kind number',
+      { policy: 'simple-validation', material: { content: Buffer.from('{}'), kind: 99 } },
+      status.INVALID_ARGUMENT,
+      'INVALID_MATERIAL',
+      /99 is not a known MaterialKind/,
+    ],
+    [
+      'invalid JSON for a JSON kind',
+      { policy: 'simple-validation', material: { content: Buffer.from('{"message":'), kind: MaterialKind.EVIDENCE } },
+      status.INVALID_ARGUMENT,
+      'INVALID_MATERIAL',
+      /failed to parse input: EVIDENCE material is not valid JSON/,
+    ],
   ];
   for (const [what, request, code, reason, message] of refusals) {
     it(`refuses ${what}`, async () => {
@@ -118,15 +241,17 @@ describe('Evaluate: arguments reach the guest as Chainloop passes them', () => {
   };
   before(async () => {
     d = await startDaemon();
-    await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: embeddedDocument('echo-open', [{ kind: 'EVIDENCE', wasm: fixture('echo') }]) } });
+    await d.tcp.loadPolicy({
+      source: { case: 'policyDocument', value: embeddedDocument('echo-open', [{ kind: 'EVIDENCE', wasm: fixture('echo') }]) },
+    });
     await d.tcp.loadPolicy({
       source: {
         case: 'policyDocument',
-        value: embeddedDocument('echo-declared', [{ wasm: fixture('echo') }], [
-          { name: 'users' },
-          { name: 'level', default: 'low' },
-          { name: 'token', required: true, description: 'API token' },
-        ]),
+        value: embeddedDocument(
+          'echo-declared',
+          [{ wasm: fixture('echo') }],
+          [{ name: 'users' }, { name: 'level', default: 'low' }, { name: 'token', required: true, description: 'API token' }],
+        ),
       },
     });
   });
@@ -143,7 +268,10 @@ describe('Evaluate: arguments reach the guest as Chainloop passes them', () => {
 
   it('applies defaults, drops undeclared args and requires required inputs', async () => {
     assert.deepEqual(JSON.parse((await echo(d.tcp, 'echo-declared', { token: 't', extra: 'dropped' })).args), { level: 'low', token: 't' });
-    await assert.rejects(echo(d.tcp, 'echo-declared', { users: 'a' }), grpcError(status.INVALID_ARGUMENT, 'MISSING_INPUT', /missing required input "token" \(API token\)/));
+    await assert.rejects(
+      echo(d.tcp, 'echo-declared', { users: 'a' }),
+      grpcError(status.INVALID_ARGUMENT, 'MISSING_INPUT', /missing required input "token" \(API token\)/),
+    );
   });
 
   it('gives the guest the evaluable JSON: array wrapped, chainloop_metadata added', async () => {
@@ -153,7 +281,10 @@ describe('Evaluate: arguments reach the guest as Chainloop passes them', () => {
   });
 
   it('gives a prepared material to the guest byte for byte', async () => {
-    const res = await d.tcp.evaluate({ policy: 'echo-open', material: { content: Buffer.from('raw \u00e9 bytes'), kind: MaterialKind.EVIDENCE, prepared: true } });
+    const res = await d.tcp.evaluate({
+      policy: 'echo-open',
+      material: { content: Buffer.from('raw \u00e9 bytes'), kind: MaterialKind.EVIDENCE, prepared: true },
+    });
     assert.equal(res.result!.violations[1]!.message, 'raw \u00e9 bytes');
   });
 });
@@ -190,7 +321,11 @@ describe('Evaluate: output rules and merging across scripts', () => {
   });
 
   it('is skipped only when every kept result is, with every non-empty reason', async () => {
-    const policy = await load([{ output: '{"skipped":true,"skip_reason":"one"}' }, { output: '{"skipped":true}' }, { output: '{"skipped":true,"skip_reason":"two"}' }]);
+    const policy = await load([
+      { output: '{"skipped":true,"skip_reason":"one"}' },
+      { output: '{"skipped":true}' },
+      { output: '{"skipped":true,"skip_reason":"two"}' },
+    ]);
     assert.deepEqual(summary(await run(policy)), { violations: [], skipped: true, skipReasons: ['one', 'two'] });
   });
 
@@ -200,16 +335,37 @@ describe('Evaluate: output rules and merging across scripts', () => {
   });
 
   const failures: [string, object, number, string, RegExp][] = [
-    ['error_set', { output: '{}', error: 'boom: bad input' }, status.ABORTED, 'POLICY_ERROR', /^policy execution failed: boom: bad input\n\nHint: Enable debug logging with --debug for more details\.$/],
-    ['a trap', { output: '{"violations":[]}', trap: true }, status.ABORTED, 'POLICY_PANIC', /^policy execution failed: wasm error: unreachable\n\nHint: /],
+    [
+      'error_set',
+      { output: '{}', error: 'boom: bad input' },
+      status.ABORTED,
+      'POLICY_ERROR',
+      /^policy execution failed: boom: bad input\n\nHint: Enable debug logging with --debug for more details\.$/,
+    ],
+    [
+      'a trap',
+      { output: '{"violations":[]}', trap: true },
+      status.ABORTED,
+      'POLICY_PANIC',
+      /^policy execution failed: wasm error: unreachable\n\nHint: /,
+    ],
     ['no output', {}, status.ABORTED, 'INVALID_OUTPUT', /^failed to parse policy output: unexpected end of JSON input$/],
     ['output that is not JSON', { output: 'ok!' }, status.ABORTED, 'INVALID_OUTPUT', /^failed to parse policy output: /],
-    ['a violation of the wrong type', { output: '{"violations":[true]}' }, status.ABORTED, 'INVALID_OUTPUT', /violation must be a string or object, got bool/],
+    [
+      'a violation of the wrong type',
+      { output: '{"violations":[true]}' },
+      status.ABORTED,
+      'INVALID_OUTPUT',
+      /violation must be a string or object, got bool/,
+    ],
   ];
   for (const [what, behaviour, code, reason, message] of failures) {
     it(`answers ${what} with the policy's name and Chainloop's message`, async () => {
       const policy = await load([behaviour]);
-      await assert.rejects(run(policy), (err: unknown) => grpcError(code, reason, message)(err) && errorInfo(err)?.metadata.policy === policy);
+      await assert.rejects(
+        run(policy),
+        (err: unknown) => grpcError(code, reason, message)(err) && errorInfo(err)?.metadata.policy === policy,
+      );
     });
   }
 });
@@ -253,7 +409,11 @@ describe('Evaluate: isolation between evaluations', () => {
       await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'stateful' });
       for (let i = 0; i < 5; i++) {
         const res = await d.tcp.evaluate({ policy: 'stateful', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
-        assert.deepEqual(res.result!.violations.map((v) => v.message), ['g1 m1 v0'], `evaluation ${i + 1}`);
+        assert.deepEqual(
+          res.result!.violations.map((v) => v.message),
+          ['g1 m1 v0'],
+          `evaluation ${i + 1}`,
+        );
       }
     } finally {
       await d.stop();
@@ -265,11 +425,22 @@ describe('Evaluate: ISOLATION_REUSED_INSTANCE is retired', () => {
   it('is accepted, answered as FRESH_INSTANCE, and evaluations stay isolated', async () => {
     const d = await startDaemon({ threads: 1 });
     try {
-      const res = await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await statefulGuest() }, name: 'stateful-reused', isolation: Isolation.REUSED_INSTANCE });
+      const res = await d.tcp.loadPolicy({
+        source: { case: 'wasmModule', value: await statefulGuest() },
+        name: 'stateful-reused',
+        isolation: Isolation.REUSED_INSTANCE,
+      });
       assert.equal(res.policy?.isolation, Isolation.FRESH_INSTANCE);
       for (let i = 0; i < 4; i++) {
-        const out = await d.tcp.evaluate({ policy: 'stateful-reused', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
-        assert.deepEqual(out.result!.violations.map((v) => v.message), ['g1 m1 v0'], `evaluation ${i + 1}`);
+        const out = await d.tcp.evaluate({
+          policy: 'stateful-reused',
+          material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE },
+        });
+        assert.deepEqual(
+          out.result!.violations.map((v) => v.message),
+          ['g1 m1 v0'],
+          `evaluation ${i + 1}`,
+        );
       }
     } finally {
       await d.stop();

@@ -9,7 +9,12 @@ import { ROOT } from '../helpers/paths.js';
 describe('faults in the worker pool', () => {
   it('survives a worker that fails while idle: the error is reported, the worker replaced, the next task served', async () => {
     const errors: unknown[] = [];
-    const pool = new ScriptPool({ threads: 1, maxQueue: 1, workerFile: `${ROOT}test/fixtures/workers/fails-when-idle.mjs`, onWorkerError: (err) => errors.push(err) });
+    const pool = new ScriptPool({
+      threads: 1,
+      maxQueue: 1,
+      workerFile: `${ROOT}test/fixtures/workers/fails-when-idle.mjs`,
+      onWorkerError: (err) => errors.push(err),
+    });
     const never = new AbortController().signal;
     try {
       assert.equal(await pool.run(1 as unknown as ScriptTask, never), 1);
@@ -27,7 +32,11 @@ describe('faults in the worker pool', () => {
     try {
       const lost = pool.run('die' as unknown as ScriptTask, never);
       const queued = pool.run('queued' as unknown as ScriptTask, never);
-      await assert.rejects(lost, (err: PolicydError) => err.reason === 'WORKER_LOST' && err.code === status.UNAVAILABLE && /the worker running this evaluation stopped/.test(err.message));
+      await assert.rejects(
+        lost,
+        (err: PolicydError) =>
+          err.reason === 'WORKER_LOST' && err.code === status.UNAVAILABLE && /the worker running this evaluation stopped/.test(err.message),
+      );
       assert.equal(await queued, 'queued', 'the queued task runs on the replacement');
       assert.equal(await pool.run('after' as unknown as ScriptTask, never), 'after');
     } finally {

@@ -20,8 +20,15 @@ const SECONDS = Number(process.env.FUZZ_SECONDS ?? 25);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 
 const DEFINED = new Set([
-  status.OK, status.INVALID_ARGUMENT, status.NOT_FOUND, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED,
-  status.PERMISSION_DENIED, status.ABORTED, status.UNIMPLEMENTED, status.FAILED_PRECONDITION,
+  status.OK,
+  status.INVALID_ARGUMENT,
+  status.NOT_FOUND,
+  status.DEADLINE_EXCEEDED,
+  status.RESOURCE_EXHAUSTED,
+  status.PERMISSION_DENIED,
+  status.ABORTED,
+  status.UNIMPLEMENTED,
+  status.FAILED_PRECONDITION,
 ]);
 
 describe(`mutation fuzzing (seed ${SEED})`, () => {
@@ -50,15 +57,27 @@ describe(`mutation fuzzing (seed ${SEED})`, () => {
 
   const documents = ['simple', 'sbom', 'cyclonedx-licenses', 'attestation'].map((n) => exampleRequest(example(n)));
   const modules = [fixture('echo'), fixture('tinygo-surface'), fixture('user-discover')];
-  const materials = [exampleMaterial('sbom', 'pass.json'), exampleMaterial('simple', 'fail.json'), exampleMaterial('attestation', 'pass.json'), Buffer.from('[1,2,3]')];
+  const materials = [
+    exampleMaterial('sbom', 'pass.json'),
+    exampleMaterial('simple', 'fail.json'),
+    exampleMaterial('attestation', 'pass.json'),
+    Buffer.from('[1,2,3]'),
+  ];
   const argValues = ['a,b', 'a\\,b', 'x\ny', '', ' , ', '\u0000', '😀', 'MIT, Apache-2.0'];
 
   function loadRequest(): object {
     if (random() < 0.5) {
       const { document, scripts } = pick(documents);
-      return { source: { case: 'policyDocument', value: random() < 0.7 ? mutate(document) : document }, scripts: { 'policy.wasm': random() < 0.5 ? mutate(scripts['policy.wasm']!) : scripts['policy.wasm']! } };
+      return {
+        source: { case: 'policyDocument', value: random() < 0.7 ? mutate(document) : document },
+        scripts: { 'policy.wasm': random() < 0.5 ? mutate(scripts['policy.wasm']!) : scripts['policy.wasm']! },
+      };
     }
-    return { source: { case: 'wasmModule', value: mutate(pick(modules)) }, name: pick(['fuzz-a', 'fuzz-b', 'Bad Name', '']), kinds: [pick([MaterialKind.EVIDENCE, MaterialKind.UNSPECIFIED, 99 as MaterialKind])] };
+    return {
+      source: { case: 'wasmModule', value: mutate(pick(modules)) },
+      name: pick(['fuzz-a', 'fuzz-b', 'Bad Name', '']),
+      kinds: [pick([MaterialKind.EVIDENCE, MaterialKind.UNSPECIFIED, 99 as MaterialKind])],
+    };
   }
 
   function evaluateRequest(): object {
@@ -68,7 +87,13 @@ describe(`mutation fuzzing (seed ${SEED})`, () => {
       policy: pick(['simple-validation', 'sbom-validation', 'cyclonedx-licenses', 'git-commit-signature', 'fuzz-a', 'fuzz-b', 'nope', '']),
       material: {
         content: random() < 0.7 ? mutate(pick(materials)) : pick(materials),
-        kind: pick([MaterialKind.EVIDENCE, MaterialKind.SBOM_CYCLONEDX_JSON, MaterialKind.ATTESTATION, MaterialKind.UNSPECIFIED, 55 as MaterialKind]),
+        kind: pick([
+          MaterialKind.EVIDENCE,
+          MaterialKind.SBOM_CYCLONEDX_JSON,
+          MaterialKind.ATTESTATION,
+          MaterialKind.UNSPECIFIED,
+          55 as MaterialKind,
+        ]),
         prepared: random() < 0.2,
         annotations: random() < 0.3 ? { [pick(['a', 'chainloop.material.type'])]: pick(argValues) } : {},
       },
@@ -103,13 +128,19 @@ describe(`mutation fuzzing (seed ${SEED})`, () => {
       done += batch.length;
     }
     assert.ok(done >= Math.min(ITERATIONS, 500), `only ${done} calls ran`);
-    assert.ok((codes.get(status.OK) ?? 0) > 0 && (codes.get(status.INVALID_ARGUMENT) ?? 0) > 0, `codes seen: ${JSON.stringify([...codes])}`);
+    assert.ok(
+      (codes.get(status.OK) ?? 0) > 0 && (codes.get(status.INVALID_ARGUMENT) ?? 0) > 0,
+      `codes seen: ${JSON.stringify([...codes])}`,
+    );
     assert.equal(await checkHealth(d.tcpAddress, SERVICE_NAME), 'SERVING');
     // The fuzzer may have replaced sbom-validation with a mutated version of itself (same name, other
     // script): load the real one again, so the last check evaluates a known policy.
     const { document, scripts } = exampleRequest(example('sbom'));
     await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
-    const res = await d.unix.evaluate({ policy: 'sbom-validation', material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON } });
+    const res = await d.unix.evaluate({
+      policy: 'sbom-validation',
+      material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON },
+    });
     assert.deepEqual(res.result!.violations, []);
   });
 });

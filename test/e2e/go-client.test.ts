@@ -27,7 +27,16 @@ describe('the Go client module (clients/go)', () => {
     daemon = await startDaemon(loadConfig({ flags: { listen: [`unix://${join(dir, 'd.sock')}`, '127.0.0.1:0'], threads: 1 } }), quiet);
     pki = { server: makePki(dir, 'server'), client: makePki(dir, 'client', 'control-plane') };
     secured = await startDaemon(
-      loadConfig({ flags: { listen: ['127.0.0.1:0'], threads: 1, 'auth.adminTokens': [token], 'tls.cert': pki.server.cert, 'tls.key': pki.server.key, 'tls.clientCa': pki.client.ca } }),
+      loadConfig({
+        flags: {
+          listen: ['127.0.0.1:0'],
+          threads: 1,
+          'auth.adminTokens': [token],
+          'tls.cert': pki.server.cert,
+          'tls.key': pki.server.key,
+          'tls.clientCa': pki.client.ca,
+        },
+      }),
       quiet,
     );
   });
@@ -38,11 +47,17 @@ describe('the Go client module (clients/go)', () => {
 
   it('has committed stubs identical to what `make gen` generates from proto/', async () => {
     const out = join(dir, 'gen');
-    await exec('buf', ['generate', '--template', 'buf.gen.go.yaml', '-o', out], { cwd: ROOT, env: { ...process.env, PATH: `${ROOT}build/bin:${ROOT}node_modules/.bin:${process.env.PATH}` } });
+    await exec('buf', ['generate', '--template', 'buf.gen.go.yaml', '-o', out], {
+      cwd: ROOT,
+      env: { ...process.env, PATH: `${ROOT}build/bin:${ROOT}node_modules/.bin:${process.env.PATH}` },
+    });
     const files = readdirSync(join(ROOT, STUBS)).sort();
     assert.deepEqual(readdirSync(join(out, STUBS)).sort(), files);
     for (const file of files) {
-      assert.ok(readFileSync(join(out, STUBS, file)).equals(readFileSync(join(ROOT, STUBS, file))), `${STUBS}/${file} differs from proto/: run make gen and commit`);
+      assert.ok(
+        readFileSync(join(out, STUBS, file)).equals(readFileSync(join(ROOT, STUBS, file))),
+        `${STUBS}/${file} differs from proto/: run make gen and commit`,
+      );
     }
   });
 
@@ -61,7 +76,13 @@ describe('the Go client module (clients/go)', () => {
       },
     });
     // Every test ran: none skipped for want of a daemon.
-    for (const name of ['TestLoadAndEvaluate', 'TestErrorsAreTyped', 'TestEvaluateOrLoadReloadsOnce', 'TestDeadlineReachesTheDaemon', 'TestMutualTLSAndToken']) {
+    for (const name of [
+      'TestLoadAndEvaluate',
+      'TestErrorsAreTyped',
+      'TestEvaluateOrLoadReloadsOnce',
+      'TestDeadlineReachesTheDaemon',
+      'TestMutualTLSAndToken',
+    ]) {
       assert.match(stdout, new RegExp(`--- PASS: ${name} `));
     }
     assert.doesNotMatch(stdout, /--- SKIP/);
@@ -71,7 +92,15 @@ describe('the Go client module (clients/go)', () => {
     const run = (address: string, ...args: string[]) => exec(CONSUMER, ['-addr', address, ...args], { cwd: ROOT });
 
     it('loads a policy and evaluates a material by digest over a unix socket', async () => {
-      const { stdout } = await run(daemon.addresses[0]!, '-policy', example('sbom'), '-material', example('sbom', 'materials/fail.json'), '-kind', 'SBOM_CYCLONEDX_JSON');
+      const { stdout } = await run(
+        daemon.addresses[0]!,
+        '-policy',
+        example('sbom'),
+        '-material',
+        example('sbom', 'materials/fail.json'),
+        '-kind',
+        'SBOM_CYCLONEDX_JSON',
+      );
       const out = JSON.parse(stdout);
       assert.equal(out.policy, 'sbom-validation');
       assert.match(out.digest, /^sha256:[0-9a-f]{64}$/);
@@ -80,17 +109,36 @@ describe('the Go client module (clients/go)', () => {
     });
 
     it('passes args over TCP', async () => {
-      const { stdout } = await run(daemon.addresses[1]!, '-policy', example('simple'), '-material', example('simple', 'materials/pass.json'), '-args', 'max_length=2');
+      const { stdout } = await run(
+        daemon.addresses[1]!,
+        '-policy',
+        example('simple'),
+        '-material',
+        example('simple', 'materials/pass.json'),
+        '-args',
+        'max_length=2',
+      );
       assert.deepEqual(JSON.parse(stdout).violations, ['message too long: 5 characters (max 2)']);
     });
 
     it('reports the status code and ErrorInfo reason of a failure', async () => {
-      const failed = await run(daemon.addresses[0]!, '-policy', example('simple'), '-material', `${ROOT}README.md`, '-kind', 'EVIDENCE').then(
+      const failed = await run(
+        daemon.addresses[0]!,
+        '-policy',
+        example('simple'),
+        '-material',
+        `${ROOT}README.md`,
+        '-kind',
+        'EVIDENCE',
+      ).then(
         () => assert.fail('expected the example to fail'),
         (err: { code: number; stderr: string }) => err,
       );
       assert.equal(failed.code, 1);
-      assert.match(failed.stderr, /^error: InvalidArgument \(INVALID_MATERIAL\): failed to parse input: EVIDENCE material is not valid JSON/);
+      assert.match(
+        failed.stderr,
+        /^error: InvalidArgument \(INVALID_MATERIAL\): failed to parse input: EVIDENCE material is not valid JSON/,
+      );
     });
   });
 });

@@ -67,9 +67,21 @@ const OBSERVER = `(module
 async function observerTask(input: number, args?: string): Promise<ScriptTask> {
   const facts = await compilePolicyModule(await wat(OBSERVER), 'observer', 64);
   return {
-    module: facts.module, proxy: facts.proxy, instanceKey: 'observer', input: new Uint8Array([input]), args, useWasi: facts.usesWasi,
-    memoryLimitPages: 64, maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'observer', logLevel: 'error',
-    maxLogEntries: 10, maxHostCalls: 100, includeRawOutput: false, allowedHosts: [],
+    module: facts.module,
+    proxy: facts.proxy,
+    instanceKey: 'observer',
+    input: new Uint8Array([input]),
+    args,
+    useWasi: facts.usesWasi,
+    memoryLimitPages: 64,
+    maxOutputBytes: 2 ** 20,
+    maxVarBytes: 2 ** 20,
+    policyName: 'observer',
+    logLevel: 'error',
+    maxLogEntries: 10,
+    maxHostCalls: 100,
+    includeRawOutput: false,
+    allowedHosts: [],
   };
 }
 
@@ -78,7 +90,10 @@ const hex = (bytes: Uint8Array | null) => Buffer.from(bytes ?? []).toString('hex
 /** A small seeded generator, so a failure names a sequence that can be replayed. */
 function random(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) & 0xff);
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return s & 0xff;
+  };
 }
 
 describe('isolation: a kept Extism host with a new policy instance per evaluation is a new plugin per evaluation', () => {
@@ -108,4 +123,3 @@ describe('isolation: a kept Extism host with a new policy instance per evaluatio
     }
   });
 });
-

@@ -27,7 +27,9 @@ describe('deadlines', () => {
 
   it('stops a guest that spins past options.timeout_ms while other evaluations complete', async () => {
     const spin = d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 400 } });
-    const others = Array.from({ length: 6 }, () => d.unix.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}') }));
+    const others = Array.from({ length: 6 }, () =>
+      d.unix.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}') }),
+    );
     await assert.rejects(spin, grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT', TIMEOUT));
     for (const res of await Promise.all(others)) assert.deepEqual(res.result!.violations, []);
   });
@@ -36,9 +38,16 @@ describe('deadlines', () => {
     const single = await startDaemon({ threads: 1 });
     try {
       await loadBasics(single);
-      await assert.rejects(single.tcp.evaluate({ policy: 'spin', material: evidence() }, { deadlineMs: 300 }), (err: { code?: number }) => err.code === status.DEADLINE_EXCEEDED);
+      await assert.rejects(
+        single.tcp.evaluate({ policy: 'spin', material: evidence() }, { deadlineMs: 300 }),
+        (err: { code?: number }) => err.code === status.DEADLINE_EXCEEDED,
+      );
       // With one worker, this only completes if the spinning guest was stopped.
-      const res = await single.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}'), options: { timeoutMs: 20_000 } });
+      const res = await single.tcp.evaluate({
+        policy: 'simple-validation',
+        material: evidence('{"message":"ok"}'),
+        options: { timeoutMs: 20_000 },
+      });
       assert.deepEqual(res.result!.violations, []);
     } finally {
       await single.stop();
@@ -56,7 +65,11 @@ describe('cancellation', () => {
       setTimeout(() => cancel.abort(), 300);
       await assert.rejects(spinning, (err: { code?: number }) => err.code === status.CANCELLED);
       // With one worker, this only completes if the cancelled guest was stopped.
-      const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}'), options: { timeoutMs: 20_000 } });
+      const res = await d.tcp.evaluate({
+        policy: 'simple-validation',
+        material: evidence('{"message":"ok"}'),
+        options: { timeoutMs: 20_000 },
+      });
       assert.deepEqual(res.result!.violations, []);
     } finally {
       await d.stop();
@@ -70,8 +83,14 @@ describe('back-pressure', () => {
     try {
       await loadBasics(d);
       // The deadline covers time in the queue too, so both end with DEADLINE_EXCEEDED.
-      const running = assert.rejects(d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }), grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT'));
-      const queued = assert.rejects(d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }), grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT'));
+      const running = assert.rejects(
+        d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }),
+        grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT'),
+      );
+      const queued = assert.rejects(
+        d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }),
+        grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT'),
+      );
       await assert.rejects(
         d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') }),
         grpcError(status.RESOURCE_EXHAUSTED, 'OVERLOADED', /the evaluation queue is full \(1 waiting on 1 workers\)/),
@@ -90,7 +109,11 @@ describe('HTTP from guests', () => {
   let web: Server;
   let port: number;
   const check = (path: string, allowedHostnames: string[]) =>
-    d.tcp.evaluate({ policy: 'http-example', material: evidence(JSON.stringify({ check_url: `http://127.0.0.1:${port}${path}` })), options: { allowedHostnames } });
+    d.tcp.evaluate({
+      policy: 'http-example',
+      material: evidence(JSON.stringify({ check_url: `http://127.0.0.1:${port}${path}` })),
+      options: { allowedHostnames },
+    });
 
   before(async () => {
     web = createServer((req, res) => {
@@ -103,7 +126,10 @@ describe('HTTP from guests', () => {
     await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
     port = (web.address() as AddressInfo).port;
     // The test server is on loopback, which the SSRF guard refuses unless told otherwise.
-    d = await startDaemon({ http: { allowPrivateNetwork: true, maxResponseBytes: 1024 }, permittedRequestHosts: ['127.0.0.*', 'localhost', 'example.com'] });
+    d = await startDaemon({
+      http: { allowPrivateNetwork: true, maxResponseBytes: 1024 },
+      permittedRequestHosts: ['127.0.0.*', 'localhost', 'example.com'],
+    });
     const { document, scripts } = exampleRequest(example('http'));
     await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
   });
@@ -119,26 +145,48 @@ describe('HTTP from guests', () => {
 
   it('lets the policy see the status of a failed request', async () => {
     const res = await check('/missing', ['127.0.0.1']);
-    assert.deepEqual(res.result!.violations.map((v) => v.message), ['failed to fetch data: HTTP request failed with status 404']);
+    assert.deepEqual(
+      res.result!.violations.map((v) => v.message),
+      ['failed to fetch data: HTTP request failed with status 404'],
+    );
   });
 
   it('refuses a host outside the allow-list with PERMISSION_DENIED and Chainloop message and hint', async () => {
     await assert.rejects(
       check('/json', ['example.com']),
-      grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', new RegExp(`^policy execution failed: HTTP request blocked - hostname '127.0.0.1' is not in the allowed hosts list\\n\\nHint: Add the hostname using --allowed-hostnames flag or configure it in your policy engine.\\nAttempted URL: http://127.0.0.1:${port}/json$`)),
+      grpcError(
+        status.PERMISSION_DENIED,
+        'HTTP_FORBIDDEN',
+        new RegExp(
+          `^policy execution failed: HTTP request blocked - hostname '127.0.0.1' is not in the allowed hosts list\\n\\nHint: Add the hostname using --allowed-hostnames flag or configure it in your policy engine.\\nAttempted URL: http://127.0.0.1:${port}/json$`,
+        ),
+      ),
     );
   });
 
   it('re-checks every redirect against the allow-list', async () => {
-    await assert.rejects(check('/redirect', ['127.0.0.1']), grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname '127.0.0.2' is not in the allowed hosts list/));
+    await assert.rejects(
+      check('/redirect', ['127.0.0.1']),
+      grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname '127.0.0.2' is not in the allowed hosts list/),
+    );
   });
 
   it('refuses a response larger than the cap', async () => {
-    await assert.rejects(check('/big', ['127.0.0.1']), grpcError(status.ABORTED, 'POLICY_ERROR', /HTTP response body from 'http:\/\/127.0.0.1:\d+\/big' exceeds the limit of 1024 bytes/));
+    await assert.rejects(
+      check('/big', ['127.0.0.1']),
+      grpcError(status.ABORTED, 'POLICY_ERROR', /HTTP response body from 'http:\/\/127.0.0.1:\d+\/big' exceeds the limit of 1024 bytes/),
+    );
   });
 
   it('refuses request allowed_hostnames outside what the server permits', async () => {
-    await assert.rejects(check('/json', ['*']), grpcError(status.PERMISSION_DENIED, 'HOSTNAME_NOT_PERMITTED', /allowed_hostnames \* are outside what this server lets requests allow/));
+    await assert.rejects(
+      check('/json', ['*']),
+      grpcError(
+        status.PERMISSION_DENIED,
+        'HOSTNAME_NOT_PERMITTED',
+        /allowed_hostnames \* are outside what this server lets requests allow/,
+      ),
+    );
   });
 
   it('refuses private addresses by default, by literal and after DNS resolution', async () => {
@@ -147,9 +195,19 @@ describe('HTTP from guests', () => {
       const { document, scripts } = exampleRequest(example('http'));
       await guarded.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
       const evaluate = (url: string, host: string) =>
-        guarded.tcp.evaluate({ policy: 'http-example', material: evidence(JSON.stringify({ check_url: url })), options: { allowedHostnames: [host] } });
-      await assert.rejects(evaluate(`http://127.0.0.1:${port}/json`, '127.0.0.1'), grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname '127.0.0.1' resolves to the private address 127.0.0.1/));
-      await assert.rejects(evaluate(`http://localhost:${port}/json`, 'localhost'), grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname 'localhost' resolves to the private address (127.0.0.1|::1)/));
+        guarded.tcp.evaluate({
+          policy: 'http-example',
+          material: evidence(JSON.stringify({ check_url: url })),
+          options: { allowedHostnames: [host] },
+        });
+      await assert.rejects(
+        evaluate(`http://127.0.0.1:${port}/json`, '127.0.0.1'),
+        grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname '127.0.0.1' resolves to the private address 127.0.0.1/),
+      );
+      await assert.rejects(
+        evaluate(`http://localhost:${port}/json`, 'localhost'),
+        grpcError(status.PERMISSION_DENIED, 'HTTP_FORBIDDEN', /hostname 'localhost' resolves to the private address (127.0.0.1|::1)/),
+      );
     } finally {
       await guarded.stop();
     }
@@ -158,7 +216,10 @@ describe('HTTP from guests', () => {
   it('keeps serving after all of that', async () => {
     const { document, scripts } = exampleRequest(example('sbom'));
     await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
-    const res = await d.unix.evaluate({ policy: 'sbom-validation', material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON } });
+    const res = await d.unix.evaluate({
+      policy: 'sbom-validation',
+      material: { content: exampleMaterial('sbom', 'pass.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON },
+    });
     assert.equal(res.result!.skipped, false);
   });
 });

@@ -39,21 +39,33 @@ describe('LoadPolicy: file:// refs are confined and never echo what they read', 
   };
 
   it('are refused when the daemon has no file root (the default)', async () => {
-    await assert.rejects(off.tcp.loadPolicy(ref('file://examples/policies/simple/policy.yaml')), grpcError(status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /file refs are off on this daemon.*--file-root/));
+    await assert.rejects(
+      off.tcp.loadPolicy(ref('file://examples/policies/simple/policy.yaml')),
+      grpcError(status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /file refs are off on this daemon.*--file-root/),
+    );
   });
 
   it('do not follow a symlink out of the root', async () => {
-    await assert.rejects(d.tcp.loadPolicy(ref('file://escape.yaml')), grpcError(status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /escape.yaml is outside the directory/));
+    await assert.rejects(
+      d.tcp.loadPolicy(ref('file://escape.yaml')),
+      grpcError(status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /escape.yaml is outside the directory/),
+    );
     await assert.rejects(d.tcp.loadPolicy(ref('file://escape.yaml')), quiet);
   });
 
   it('report a document that does not parse by position, without quoting it', async () => {
-    await assert.rejects(d.tcp.loadPolicy(ref('file://broken.yaml')), grpcError(status.INVALID_ARGUMENT, 'INVALID_DOCUMENT', /broken.yaml is neither YAML nor JSON: .*line 3, column 1$/));
+    await assert.rejects(
+      d.tcp.loadPolicy(ref('file://broken.yaml')),
+      grpcError(status.INVALID_ARGUMENT, 'INVALID_DOCUMENT', /broken.yaml is neither YAML nor JSON: .*line 3, column 1$/),
+    );
     await assert.rejects(d.tcp.loadPolicy(ref('file://broken.yaml')), quiet);
   });
 
   it('name a missing file without revealing more', async () => {
-    await assert.rejects(d.tcp.loadPolicy(ref('file://nothing-here.yaml')), grpcError(status.INVALID_ARGUMENT, 'SCRIPT_NOT_FOUND', /nothing-here.yaml cannot be read below/));
+    await assert.rejects(
+      d.tcp.loadPolicy(ref('file://nothing-here.yaml')),
+      grpcError(status.INVALID_ARGUMENT, 'SCRIPT_NOT_FOUND', /nothing-here.yaml cannot be read below/),
+    );
   });
 });
 
@@ -70,9 +82,10 @@ describe('LoadPolicy', () => {
     assert.equal(first.alreadyLoaded, false);
     assert.equal(first.policy?.name, 'sbom-validation');
     assert.match(first.policy!.digest, /^sha256:[0-9a-f]{64}$/);
-    assert.deepEqual(first.policy!.scripts.map((s) => [s.kind, s.digest, Number(s.sizeBytes)]), [
-      [MaterialKind.SBOM_CYCLONEDX_JSON, sha256(scripts['policy.wasm']!), scripts['policy.wasm']!.byteLength],
-    ]);
+    assert.deepEqual(
+      first.policy!.scripts.map((s) => [s.kind, s.digest, Number(s.sizeBytes)]),
+      [[MaterialKind.SBOM_CYCLONEDX_JSON, sha256(scripts['policy.wasm']!), scripts['policy.wasm']!.byteLength]],
+    );
     const again = await d.unix.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
     assert.equal(again.alreadyLoaded, true);
     assert.equal(again.policy?.digest, first.policy?.digest);
@@ -82,20 +95,33 @@ describe('LoadPolicy', () => {
     const { document, scripts } = exampleRequest(example('cyclonedx-licenses'));
     const loaded = await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
     assert.equal(loaded.policy?.findingType, 'LICENSE_VIOLATION');
-    assert.deepEqual(loaded.policy?.inputs.map((i) => [i.name, i.required, i.default]), [
-      ['allowed', false, 'MIT, Apache-2.0, BSD-2-Clause, BSD-3-Clause, ISC'],
-      ['allow_unlicensed', false, 'false'],
-    ]);
-    const other = await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts: { 'policy.wasm': fixture('echo') } });
+    assert.deepEqual(
+      loaded.policy?.inputs.map((i) => [i.name, i.required, i.default]),
+      [
+        ['allowed', false, 'MIT, Apache-2.0, BSD-2-Clause, BSD-3-Clause, ISC'],
+        ['allow_unlicensed', false, 'false'],
+      ],
+    );
+    const other = await d.tcp.loadPolicy({
+      source: { case: 'policyDocument', value: document },
+      scripts: { 'policy.wasm': fixture('echo') },
+    });
     assert.notEqual(other.policy?.digest, loaded.policy?.digest, 'different script bytes must give a different digest');
     assert.equal(other.alreadyLoaded, false);
   });
 
   it('loads a bare wasm_module with a name and kinds, digest = sha256 of the module', async () => {
     const wasm = fixture('echo');
-    const res = await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'echo', kinds: [MaterialKind.EVIDENCE, MaterialKind.SARIF] });
+    const res = await d.tcp.loadPolicy({
+      source: { case: 'wasmModule', value: wasm },
+      name: 'echo',
+      kinds: [MaterialKind.EVIDENCE, MaterialKind.SARIF],
+    });
     assert.equal(res.policy?.digest, sha256(wasm));
-    assert.deepEqual(res.policy?.scripts.map((s) => s.kind), [MaterialKind.EVIDENCE, MaterialKind.SARIF]);
+    assert.deepEqual(
+      res.policy?.scripts.map((s) => s.kind),
+      [MaterialKind.EVIDENCE, MaterialKind.SARIF],
+    );
   });
 
   it('loads a file:// ref pinned with @sha256 of the document, reading its script beside it', async () => {
@@ -111,23 +137,115 @@ describe('LoadPolicy', () => {
 
   it('accepts embedded base64 WebAssembly (the only way through a control plane)', async () => {
     const wasm = await behaviourModule({ output: '{"violations":["x"]}' });
-    const res = await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: embeddedDocument('embedded-b64', [{ kind: 'EVIDENCE', wasm }]) } });
-    assert.deepEqual(res.policy?.scripts.map((s) => s.digest), [sha256(wasm)]);
+    const res = await d.tcp.loadPolicy({
+      source: { case: 'policyDocument', value: embeddedDocument('embedded-b64', [{ kind: 'EVIDENCE', wasm }]) },
+    });
+    assert.deepEqual(
+      res.policy?.scripts.map((s) => s.digest),
+      [sha256(wasm)],
+    );
   });
 
   const refusals: [string, () => Promise<object>, number, string, RegExp][] = [
     ['no source', async () => ({}), status.INVALID_ARGUMENT, 'INVALID_REQUEST', /needs a source/],
-    ['a document that does not parse', async () => ({ source: { case: 'policyDocument', value: Buffer.from('a: [') } }), status.INVALID_ARGUMENT, 'INVALID_DOCUMENT', /neither YAML nor JSON/],
-    ['a Rego script', async () => ({ source: { case: 'policyDocument', value: Buffer.from('apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: rego}\nspec:\n  policies:\n    - kind: EVIDENCE\n      embedded: |\n        package main\n        result := {"violations": []}\n') } }), status.UNIMPLEMENTED, 'UNSUPPORTED_SCRIPT', /spec\.policies\.0\.embedded of policy "rego" is not WebAssembly \(Chainloop would run it as Rego\): only WASM scripts are supported/],
-    ['a script missing from the scripts map', async () => ({ source: { case: 'policyDocument', value: exampleRequest(example('sbom')).document } }), status.INVALID_ARGUMENT, 'SCRIPT_NOT_FOUND', /refers to "policy.wasm", which is not in the request's scripts map; send its bytes in LoadPolicyRequest.scripts under the key "policy.wasm"/],
-    ['bytes that are not WebAssembly', async () => ({ source: { case: 'wasmModule', value: Buffer.from('hello') }, name: 'x' }), status.INVALID_ARGUMENT, 'INVALID_MODULE', /not a WebAssembly module/],
-    ['truncated WebAssembly', async () => ({ source: { case: 'wasmModule', value: fixture('echo').subarray(0, 200) }, name: 'x' }), status.INVALID_ARGUMENT, 'INVALID_MODULE', /does not compile/],
-    ['a module without Execute', async () => ({ source: { case: 'wasmModule', value: await wat('(module (func (export "Run")))') }, name: 'x' }), status.INVALID_ARGUMENT, 'MISSING_EXECUTE', /wasm module validation failed: missing required 'Execute' function export/],
-    ['an import the host does not provide', async () => ({ source: { case: 'wasmModule', value: await wat('(module (import "env" "abort" (func)) (import "extism:host/env" "reset" (func)) (func (export "Execute") (result i32) (i32.const 0)))') }, name: 'x' }), status.INVALID_ARGUMENT, 'UNSATISFIED_IMPORT', /imports what this host does not provide: "env" "abort" \(function\), "extism:host\/env" "reset" \(function\)/],
-    ['a bad policy name', async () => ({ source: { case: 'wasmModule', value: fixture('echo') }, name: 'Bad Name' }), status.INVALID_ARGUMENT, 'INVALID_REQUEST', /not a valid policy name/],
-    ['a ref outside the file root', async () => ({ source: { case: 'ref', value: 'file:///etc/passwd' } }), status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /outside the directory this daemon reads policies from/],
-    ['a chainloop:// ref', async () => ({ source: { case: 'ref', value: 'chainloop://my-policy' } }), status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /need a Chainloop control plane/],
-    ['a module whose start traps', async () => ({ source: { case: 'wasmModule', value: await wat('(module (func $s unreachable) (start $s) (func (export "Execute") (result i32) (i32.const 0)))') }, name: 'x' }), status.INVALID_ARGUMENT, 'INVALID_MODULE', /cannot be instantiated: .*unreachable/],
+    [
+      'a document that does not parse',
+      async () => ({ source: { case: 'policyDocument', value: Buffer.from('a: [') } }),
+      status.INVALID_ARGUMENT,
+      'INVALID_DOCUMENT',
+      /neither YAML nor JSON/,
+    ],
+    [
+      'a Rego script',
+      async () => ({
+        source: {
+          case: 'policyDocument',
+          value: Buffer.from(
+            'apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: rego}\nspec:\n  policies:\n    - kind: EVIDENCE\n      embedded: |\n        package main\n        result := {"violations": []}\n',
+          ),
+        },
+      }),
+      status.UNIMPLEMENTED,
+      'UNSUPPORTED_SCRIPT',
+      /spec\.policies\.0\.embedded of policy "rego" is not WebAssembly \(Chainloop would run it as Rego\): only WASM scripts are supported/,
+    ],
+    [
+      'a script missing from the scripts map',
+      async () => ({ source: { case: 'policyDocument', value: exampleRequest(example('sbom')).document } }),
+      status.INVALID_ARGUMENT,
+      'SCRIPT_NOT_FOUND',
+      /refers to "policy.wasm", which is not in the request's scripts map; send its bytes in LoadPolicyRequest.scripts under the key "policy.wasm"/,
+    ],
+    [
+      'bytes that are not WebAssembly',
+      async () => ({ source: { case: 'wasmModule', value: Buffer.from('hello') }, name: 'x' }),
+      status.INVALID_ARGUMENT,
+      'INVALID_MODULE',
+      /not a WebAssembly module/,
+    ],
+    [
+      'truncated WebAssembly',
+      async () => ({ source: { case: 'wasmModule', value: fixture('echo').subarray(0, 200) }, name: 'x' }),
+      status.INVALID_ARGUMENT,
+      'INVALID_MODULE',
+      /does not compile/,
+    ],
+    [
+      'a module without Execute',
+      async () => ({ source: { case: 'wasmModule', value: await wat('(module (func (export "Run")))') }, name: 'x' }),
+      status.INVALID_ARGUMENT,
+      'MISSING_EXECUTE',
+      /wasm module validation failed: missing required 'Execute' function export/,
+    ],
+    [
+      'an import the host does not provide',
+      async () => ({
+        source: {
+          case: 'wasmModule',
+          value: await wat(
+            '(module (import "env" "abort" (func)) (import "extism:host/env" "reset" (func)) (func (export "Execute") (result i32) (i32.const 0)))',
+          ),
+        },
+        name: 'x',
+      }),
+      status.INVALID_ARGUMENT,
+      'UNSATISFIED_IMPORT',
+      /imports what this host does not provide: "env" "abort" \(function\), "extism:host\/env" "reset" \(function\)/,
+    ],
+    [
+      'a bad policy name',
+      async () => ({ source: { case: 'wasmModule', value: fixture('echo') }, name: 'Bad Name' }),
+      status.INVALID_ARGUMENT,
+      'INVALID_REQUEST',
+      /not a valid policy name/,
+    ],
+    [
+      'a ref outside the file root',
+      async () => ({ source: { case: 'ref', value: 'file:///etc/passwd' } }),
+      status.INVALID_ARGUMENT,
+      'UNSUPPORTED_REF',
+      /outside the directory this daemon reads policies from/,
+    ],
+    [
+      'a chainloop:// ref',
+      async () => ({ source: { case: 'ref', value: 'chainloop://my-policy' } }),
+      status.INVALID_ARGUMENT,
+      'UNSUPPORTED_REF',
+      /need a Chainloop control plane/,
+    ],
+    [
+      'a module whose start traps',
+      async () => ({
+        source: {
+          case: 'wasmModule',
+          value: await wat('(module (func $s unreachable) (start $s) (func (export "Execute") (result i32) (i32.const 0)))'),
+        },
+        name: 'x',
+      }),
+      status.INVALID_ARGUMENT,
+      'INVALID_MODULE',
+      /cannot be instantiated: .*unreachable/,
+    ],
   ];
   for (const [what, request, code, reason, message] of refusals) {
     it(`refuses ${what}`, async () => {
@@ -168,14 +286,23 @@ describe('LoadPolicy from http(s) refs', () => {
   });
 
   it('refuses a pin that does not match and a document that is not there', async () => {
-    await assert.rejects(d.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/sbom/policy.yaml@sha256:${'2'.repeat(64)}` } }), grpcError(status.INVALID_ARGUMENT, 'DIGEST_MISMATCH'));
-    await assert.rejects(d.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/nope/policy.yaml` } }), grpcError(status.INVALID_ARGUMENT, 'SCRIPT_NOT_FOUND', /cannot fetch .*nope\/policy.yaml: HTTP 404/));
+    await assert.rejects(
+      d.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/sbom/policy.yaml@sha256:${'2'.repeat(64)}` } }),
+      grpcError(status.INVALID_ARGUMENT, 'DIGEST_MISMATCH'),
+    );
+    await assert.rejects(
+      d.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/nope/policy.yaml` } }),
+      grpcError(status.INVALID_ARGUMENT, 'SCRIPT_NOT_FOUND', /cannot fetch .*nope\/policy.yaml: HTTP 404/),
+    );
   });
 
   it('refuses private addresses unless private networks are allowed', async () => {
     const guarded = await startDaemon();
     try {
-      await assert.rejects(guarded.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/sbom/policy.yaml` } }), grpcError(status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /reaches the private address 127.0.0.1/));
+      await assert.rejects(
+        guarded.tcp.loadPolicy({ source: { case: 'ref', value: `${base}/sbom/policy.yaml` } }),
+        grpcError(status.INVALID_ARGUMENT, 'UNSUPPORTED_REF', /reaches the private address 127.0.0.1/),
+      );
     } finally {
       await guarded.stop();
     }

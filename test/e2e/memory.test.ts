@@ -14,7 +14,13 @@ const EVALUATIONS = 20_000;
 const MAX_GROWTH_BYTES = 20 * 2 ** 20;
 const TINYGO = `${ROOT}../shared/fixtures/chainloop/simple_test_policy.wasm`;
 
-interface Soak { tracked: number; collected: number; hosts: number; rssAfterWarmUp: number; rssAtEnd: number }
+interface Soak {
+  tracked: number;
+  collected: number;
+  hosts: number;
+  rssAfterWarmUp: number;
+  rssAtEnd: number;
+}
 
 async function soak(): Promise<Soak> {
   const { stdout } = await promisify(execFile)(
@@ -26,7 +32,8 @@ async function soak(): Promise<Soak> {
 }
 
 /** Node 24 still grows (docs/design-notes.md, "Node 24"): reported as a todo there until that is found. */
-const rssTodo = Number(process.versions.node.split('.')[0]) >= 22 ? 'RSS still grows per evaluation on Node 24 (cause not found yet)' : undefined;
+const rssTodo =
+  Number(process.versions.node.split('.')[0]) >= 22 ? 'RSS still grows per evaluation on Node 24 (cause not found yet)' : undefined;
 
 describe("memory over many evaluations of Chainloop's TinyGo (WASI) policy", () => {
   let run: Soak;

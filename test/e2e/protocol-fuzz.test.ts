@@ -34,7 +34,12 @@ interface Ending {
 }
 
 /** One raw stream; resolves when it ends, however it ends. */
-function stream(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body: Buffer | null, abortAfterWrite = false): Promise<Ending> {
+function stream(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer | null,
+  abortAfterWrite = false,
+): Promise<Ending> {
   return new Promise((resolve) => {
     const req = session.request({ ':method': 'POST', ':path': EVALUATE, 'content-type': 'application/grpc', te: 'trailers', ...headers });
     const ending: Ending = {};
@@ -58,7 +63,13 @@ describe(`protocol fuzzing below grpc-js (seed ${SEED})`, () => {
   let d: Daemon;
   let session: http2.ClientHttp2Session;
   const valid = Buffer.from(
-    toBinary(EvaluateRequestSchema, create(EvaluateRequestSchema, { policy: 'simple-validation', material: { content: Buffer.from('{"message":"ok"}'), kind: MaterialKind.EVIDENCE } })),
+    toBinary(
+      EvaluateRequestSchema,
+      create(EvaluateRequestSchema, {
+        policy: 'simple-validation',
+        material: { content: Buffer.from('{"message":"ok"}'), kind: MaterialKind.EVIDENCE },
+      }),
+    ),
   );
 
   before(async () => {
@@ -73,7 +84,10 @@ describe(`protocol fuzzing below grpc-js (seed ${SEED})`, () => {
   });
 
   const stillServes = async () => {
-    const res = await d.tcp.evaluate({ policy: 'simple-validation', material: { content: Buffer.from('{"message":"ok"}'), kind: MaterialKind.EVIDENCE } });
+    const res = await d.tcp.evaluate({
+      policy: 'simple-validation',
+      material: { content: Buffer.from('{"message":"ok"}'), kind: MaterialKind.EVIDENCE },
+    });
     assert.deepEqual(res.result!.violations, []);
   };
 
@@ -86,14 +100,46 @@ describe(`protocol fuzzing below grpc-js (seed ${SEED})`, () => {
     { name: 'a valid request', body: frame(valid), expect: { http: 200, grpc: status.OK } },
     { name: 'no body', body: null, expect: { http: 200, grpc: status.UNIMPLEMENTED } },
     { name: 'a length prefix cut short', body: Buffer.from([0, 0]), expect: { http: 200, grpc: status.UNIMPLEMENTED } },
-    { name: 'a message shorter than its prefix says', body: frame(valid.subarray(0, 5), 0, valid.byteLength), expect: { http: 200, grpc: status.UNIMPLEMENTED } },
+    {
+      name: 'a message shorter than its prefix says',
+      body: frame(valid.subarray(0, 5), 0, valid.byteLength),
+      expect: { http: 200, grpc: status.UNIMPLEMENTED },
+    },
     { name: 'a length of 4 GiB', body: frame(Buffer.alloc(3), 0, 0xffffffff), expect: { http: 200, grpc: status.RESOURCE_EXHAUSTED } },
-    { name: 'bytes that are not protobuf', body: frame(Buffer.from([0xff, 0xff, 0xff])), expect: { http: 200, grpc: status.INVALID_ARGUMENT } },
-    { name: 'two messages on a unary call', body: Buffer.concat([frame(valid), frame(valid)]), expect: { http: 200, grpc: status.UNIMPLEMENTED } },
-    { name: 'an unsupported grpc-encoding', headers: { 'grpc-encoding': 'zstd-x' }, body: frame(valid, 1), expect: { http: 200, grpc: status.UNIMPLEMENTED } },
-    { name: 'gzip bytes that do not decompress (grpc-js: INTERNAL)', headers: { 'grpc-encoding': 'gzip' }, body: frame(valid, 1), expect: { http: 200, grpc: status.INTERNAL } },
-    { name: 'a grpc-timeout that does not parse (grpc-js: INTERNAL)', headers: { 'grpc-timeout': 'soon' }, body: frame(valid), expect: { http: 200, grpc: status.INTERNAL } },
-    { name: 'a method that does not exist', headers: { ':path': '/policyengine.v1.PolicyEngineService/Nope' }, body: frame(valid), expect: { http: 200, grpc: status.UNIMPLEMENTED } },
+    {
+      name: 'bytes that are not protobuf',
+      body: frame(Buffer.from([0xff, 0xff, 0xff])),
+      expect: { http: 200, grpc: status.INVALID_ARGUMENT },
+    },
+    {
+      name: 'two messages on a unary call',
+      body: Buffer.concat([frame(valid), frame(valid)]),
+      expect: { http: 200, grpc: status.UNIMPLEMENTED },
+    },
+    {
+      name: 'an unsupported grpc-encoding',
+      headers: { 'grpc-encoding': 'zstd-x' },
+      body: frame(valid, 1),
+      expect: { http: 200, grpc: status.UNIMPLEMENTED },
+    },
+    {
+      name: 'gzip bytes that do not decompress (grpc-js: INTERNAL)',
+      headers: { 'grpc-encoding': 'gzip' },
+      body: frame(valid, 1),
+      expect: { http: 200, grpc: status.INTERNAL },
+    },
+    {
+      name: 'a grpc-timeout that does not parse (grpc-js: INTERNAL)',
+      headers: { 'grpc-timeout': 'soon' },
+      body: frame(valid),
+      expect: { http: 200, grpc: status.INTERNAL },
+    },
+    {
+      name: 'a method that does not exist',
+      headers: { ':path': '/policyengine.v1.PolicyEngineService/Nope' },
+      body: frame(valid),
+      expect: { http: 200, grpc: status.UNIMPLEMENTED },
+    },
     { name: 'a content-type that is not gRPC', headers: { 'content-type': 'text/plain' }, body: frame(valid), expect: { http: 415 } },
   ];
   for (const c of cases) {
@@ -132,7 +178,10 @@ describe(`protocol fuzzing below grpc-js (seed ${SEED})`, () => {
     const inputs = [
       Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
       Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), // the preface, then nothing valid
-      Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from(Array.from({ length: 64 }, () => Math.floor(random() * 256)))]),
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        Buffer.from(Array.from({ length: 64 }, () => Math.floor(random() * 256))),
+      ]),
       Buffer.from(Array.from({ length: 256 }, () => Math.floor(random() * 256))),
     ];
     for (const input of inputs) {

@@ -26,11 +26,18 @@ interface RawResult {
 /** One call through grpc's C core (python3-grpcio), with a request serialised here. */
 async function call(address: string, request: Parameters<typeof create<typeof EvaluateRequestSchema>>[1]): Promise<RawResult> {
   const bytes = toBinary(EvaluateRequestSchema, create(EvaluateRequestSchema, request));
-  const { stdout } = await exec('/usr/bin/python3', [`${ROOT}clients/python/raw_call.py`, address, EVALUATE, Buffer.from(bytes).toString('hex')]);
+  const { stdout } = await exec('/usr/bin/python3', [
+    `${ROOT}clients/python/raw_call.py`,
+    address,
+    EVALUATE,
+    Buffer.from(bytes).toString('hex'),
+  ]);
   return JSON.parse(stdout) as RawResult;
 }
 
-describe('a second gRPC implementation (grpc C core via python3-grpcio)', { skip: skipped && `python client not available: ${skipped}` }, () => {
+describe('a second gRPC implementation (grpc C core via python3-grpcio)', {
+  skip: skipped && `python client not available: ${skipped}`,
+}, () => {
   let d: Daemon;
   before(async () => {
     d = await startDaemon();
@@ -41,10 +48,16 @@ describe('a second gRPC implementation (grpc C core via python3-grpcio)', { skip
 
   for (const transport of ['tcp', 'unix'] as const) {
     it(`evaluates over ${transport}`, async () => {
-      const res = await call(d[`${transport}Address`], { policy: 'sbom-validation', material: { content: exampleMaterial('sbom', 'fail.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON } });
+      const res = await call(d[`${transport}Address`], {
+        policy: 'sbom-validation',
+        material: { content: exampleMaterial('sbom', 'fail.json'), kind: MaterialKind.SBOM_CYCLONEDX_JSON },
+      });
       assert.equal(res.code, 'OK', res.details);
       const decoded = fromBinary(EvaluateResponseSchema, Buffer.from(res.response, 'hex'));
-      assert.deepEqual(decoded.result!.violations.map((v) => v.message), ["component 'left-pad' missing version", 'component at index 2 missing name']);
+      assert.deepEqual(
+        decoded.result!.violations.map((v) => v.message),
+        ["component 'left-pad' missing version", 'component at index 2 missing name'],
+      );
     });
   }
 

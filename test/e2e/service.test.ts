@@ -33,8 +33,14 @@ describe('the service around the engine', () => {
     const removed = await d.unix.unloadPolicy({ policy: 'temp' });
     assert.equal(removed.policy?.name, 'temp');
     assert.ok(!(await d.tcp.listPolicies()).policies.some((p) => p.name === 'temp'));
-    await assert.rejects(d.tcp.evaluate({ policy: 'temp', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }), grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND'));
-    await assert.rejects(d.tcp.unloadPolicy({ policy: 'temp' }), grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND', /policy "temp" is not loaded/));
+    await assert.rejects(
+      d.tcp.evaluate({ policy: 'temp', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }),
+      grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND'),
+    );
+    await assert.rejects(
+      d.tcp.unloadPolicy({ policy: 'temp' }),
+      grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND', /policy "temp" is not loaded/),
+    );
   });
 
   it('replaces a name with its new version; the old digest is gone', async () => {
@@ -43,14 +49,24 @@ describe('the service around the engine', () => {
     assert.notEqual(v1.policy?.digest, v2.policy?.digest);
     const names = (await d.tcp.listPolicies()).policies.filter((p) => p.name === 'versioned').map((p) => p.digest);
     assert.deepEqual(names, [v2.policy?.digest]);
-    await assert.rejects(d.tcp.evaluate({ policy: v1.policy!.digest, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }), grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND'));
+    await assert.rejects(
+      d.tcp.evaluate({ policy: v1.policy!.digest, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }),
+      grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND'),
+    );
   });
 
   it('runs a module with the import/export surface of a TinyGo + go-pdk policy in a WASI sandbox', async () => {
-    await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: fixture('tinygo-surface') }, name: 'tinygo-surface', kinds: [MaterialKind.EVIDENCE] });
+    await d.tcp.loadPolicy({
+      source: { case: 'wasmModule', value: fixture('tinygo-surface') },
+      name: 'tinygo-surface',
+      kinds: [MaterialKind.EVIDENCE],
+    });
     const res = await d.tcp.evaluate({ policy: 'tinygo-surface', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
     // Any sandbox property that does not hold adds its own violation.
-    assert.deepEqual(res.result!.violations.map((v) => v.message), ['test violation']);
+    assert.deepEqual(
+      res.result!.violations.map((v) => v.message),
+      ['test violation'],
+    );
   });
 
   it('answers chainloop_discover in extism:host/user with 0 when no discovery backend is configured', async () => {
@@ -68,6 +84,7 @@ describe('the service around the engine', () => {
       (err: { code?: number }) => err.code === status.UNAVAILABLE,
     );
     await draining;
+    await other.engine.close();
     other.tcp.close();
     other.unix.close();
   });

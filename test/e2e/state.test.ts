@@ -17,11 +17,15 @@ import { CLI, ROOT, example, fixture } from '../helpers/paths.js';
 /** `wasm-policyd serve` as its own process, so that it can be killed the hard way. */
 async function serve(dir: string): Promise<{ process: ChildProcess; client: PolicyEngineClient; log: () => string }> {
   const socket = `unix://${join(dir, 'policyd.sock')}`;
-  const child = spawn(process.execPath, [CLI, 'serve', '--listen', socket, '--threads', '1', '--state-dir', join(dir, 'state'), '--file-root', join(dir, 'files')], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, POLICYD_ADMIN_LISTEN: '' },
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--listen', socket, '--threads', '1', '--state-dir', join(dir, 'state'), '--file-root', join(dir, 'files')],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, POLICYD_ADMIN_LISTEN: '' },
+    },
+  );
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   for (let i = 0; i < 200 && !log.includes('"msg":"ready"'); i++) await new Promise((r) => setTimeout(r, 50));
@@ -53,7 +57,11 @@ describe('the state directory: nothing loaded through the API is lost when the d
     const simple = exampleRequest(example('simple'));
     try {
       await first.client.loadPolicy({ source: { case: 'policyDocument', value: simple.document }, scripts: simple.scripts });
-      await first.client.loadPolicy({ source: { case: 'wasmModule', value: fixture('echo') }, name: 'echo', kinds: [MaterialKind.EVIDENCE] });
+      await first.client.loadPolicy({
+        source: { case: 'wasmModule', value: fixture('echo') },
+        name: 'echo',
+        kinds: [MaterialKind.EVIDENCE],
+      });
       await first.client.loadPolicy({ source: { case: 'ref', value: 'file://sbom/policy.yaml' }, limits: { timeoutMs: 1234 } });
       await first.client.loadPolicy({ source: { case: 'wasmModule', value: fixture('echo') }, name: 'gone', kinds: [MaterialKind.SARIF] });
       await first.client.unloadPolicy({ policy: 'gone' });
@@ -66,10 +74,16 @@ describe('the state directory: nothing loaded through the API is lost when the d
     const second = await serve(dir);
     try {
       const now = await listed(second.client);
-      assert.deepEqual(now.map((l) => l.split(' ')[0]), before);
+      assert.deepEqual(
+        now.map((l) => l.split(' ')[0]),
+        before,
+      );
       const sbom = (await second.client.listPolicies()).policies.find((p) => p.name === 'sbom-validation')!;
       assert.equal(sbom.limits?.timeoutMs, 1234, 'limits are restored too');
-      const res = await second.client.evaluate({ policy: 'simple-validation', material: { content: Buffer.from('{"message":"ok"}'), kind: MaterialKind.EVIDENCE } });
+      const res = await second.client.evaluate({
+        policy: 'simple-validation',
+        material: { content: Buffer.from('{"message":"ok"}'), kind: MaterialKind.EVIDENCE },
+      });
       assert.deepEqual(res.result!.violations, []);
       assert.match(second.log(), /"restored":3,"failed":0/);
     } finally {
@@ -83,7 +97,10 @@ describe('the state directory: nothing loaded through the API is lost when the d
     writeFileSync(join(blobs, echo), Buffer.concat([fixture('echo'), Buffer.from([0])]));
     const third = await serve(dir);
     try {
-      assert.deepEqual((await listed(third.client)).map((l) => l.split(' ')[0]), ['sbom-validation', 'simple-validation']);
+      assert.deepEqual(
+        (await listed(third.client)).map((l) => l.split(' ')[0]),
+        ['sbom-validation', 'simple-validation'],
+      );
       assert.match(third.log(), /does not have its digest \(the file was changed or damaged\)/);
       assert.match(third.log(), /"restored":2,"failed":1/);
     } finally {
@@ -103,7 +120,9 @@ describe('the state directory under SIGKILL during LoadPolicy', () => {
         assert.match(daemon.log(), /"failed":0/);
         // A new version of the same name each round, killed after a varying delay.
         const document = Buffer.from(simple.document.toString().replace(/description: .*/, `description: round ${round}`));
-        const load = daemon.client.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts: simple.scripts }).catch(() => undefined);
+        const load = daemon.client
+          .loadPolicy({ source: { case: 'policyDocument', value: document }, scripts: simple.scripts })
+          .catch(() => undefined);
         await new Promise((r) => setTimeout(r, round * 15));
         await kill(daemon);
         await load;
@@ -126,11 +145,17 @@ describe('the state directory when it cannot be written', () => {
     const dir = mkdtempSync(join(tmpdir(), 'policyd-state-broken-'));
     mkdirSync(join(dir, 'state'));
     writeFileSync(join(dir, 'state', 'blobs'), 'not a directory');
-    const d = await startDaemon(loadConfig({ flags: { listen: [`unix://${join(dir, 'd.sock')}`], threads: 1, stateDir: join(dir, 'state') } }), pino({ level: 'silent' }));
+    const d = await startDaemon(
+      loadConfig({ flags: { listen: [`unix://${join(dir, 'd.sock')}`], threads: 1, stateDir: join(dir, 'state') } }),
+      pino({ level: 'silent' }),
+    );
     const client = new PolicyEngineClient(d.addresses[0]!);
     const load = { source: { case: 'wasmModule' as const, value: fixture('echo') }, name: 'echo', kinds: [MaterialKind.EVIDENCE] };
     try {
-      await assert.rejects(client.loadPolicy(load), grpcError(status.UNAVAILABLE, 'STATE_NOT_SAVED', /loaded on this replica but could not be saved .* would not survive a restart/));
+      await assert.rejects(
+        client.loadPolicy(load),
+        grpcError(status.UNAVAILABLE, 'STATE_NOT_SAVED', /loaded on this replica but could not be saved .* would not survive a restart/),
+      );
       const res = await client.evaluate({ policy: 'echo', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
       assert.equal(res.policyName, 'echo');
       rmSync(join(dir, 'state', 'blobs'));

@@ -19,6 +19,23 @@ export function makePki(dir: string, name: string, cn = 'localhost'): Pki {
   openssl(dir, 'req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', `/CN=${name}-ca`);
   openssl(dir, 'req', ...ec, '-keyout', p('key.pem'), '-out', p('csr.pem'), '-subj', `/CN=${cn}`);
   writeFileSync(p('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  openssl(dir, 'x509', '-req', '-in', p('csr.pem'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('cert.pem'), '-days', '2', '-extfile', p('ext.cnf'));
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    p('csr.pem'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('cert.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    p('ext.cnf'),
+  );
   return { ca: p('ca.pem'), cert: p('cert.pem'), key: p('key.pem') };
 }

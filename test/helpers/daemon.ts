@@ -40,6 +40,7 @@ export async function startDaemon(options: EngineOptions = {}, serverOptions: Pa
       tcp.close();
       unix.close();
       await server.shutdown(1000);
+      await engine.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

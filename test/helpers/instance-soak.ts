@@ -16,9 +16,20 @@ const evaluations = Number(count);
 const gc = (globalThis as { gc?: () => void }).gc!;
 const facts = await compilePolicyModule(readFileSync(path), path, 256);
 const task: ScriptTask = {
-  module: facts.module, proxy: facts.proxy, instanceKey: path, input: new TextEncoder().encode('{"a":1}'), useWasi: facts.usesWasi,
-  memoryLimitPages: 256, maxOutputBytes: 2 ** 20, maxVarBytes: 2 ** 20, policyName: 'soak', logLevel: 'error',
-  maxLogEntries: 100, maxHostCalls: 100, includeRawOutput: false, allowedHosts: [],
+  module: facts.module,
+  proxy: facts.proxy,
+  instanceKey: path,
+  input: new TextEncoder().encode('{"a":1}'),
+  useWasi: facts.usesWasi,
+  memoryLimitPages: 256,
+  maxOutputBytes: 2 ** 20,
+  maxVarBytes: 2 ** 20,
+  policyName: 'soak',
+  logLevel: 'error',
+  maxLogEntries: 100,
+  maxHostCalls: 100,
+  includeRawOutput: false,
+  allowedHosts: [],
 };
 // Each evaluation is its own worker task, so the event loop turns between them (V8 frees wasm memories then).
 const nextTask = () => new Promise((resolve) => setImmediate(resolve));

@@ -10,14 +10,20 @@ const HealthClient = makeGenericClientConstructor(healthService as never, 'grpc.
 export function checkHealth(address: string, service: string): Promise<string> {
   const client = new HealthClient(address, credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, Function>).check!({ service }, (err: ServiceError | null, res: { status: string }) => {
-      client.close();
-      return err ? reject(err) : resolve(res.status);
-    });
+    (client as unknown as Record<string, (...args: unknown[]) => unknown>).check!(
+      { service },
+      (err: ServiceError | null, res: { status: string }) => {
+        client.close();
+        return err ? reject(err) : resolve(res.status);
+      },
+    );
   });
 }
 
-const reflectionProto = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
+const reflectionProto = join(
+  dirname(createRequire(import.meta.url).resolve('@grpc/reflection')),
+  '../proto/grpc/reflection/v1/reflection.proto',
+);
 
 /** The services a server lists through grpc.reflection.v1 (what grpcurl does first). */
 export function reflectedServices(address: string): Promise<string[]> {

@@ -29,7 +29,10 @@ describe('Chainloop argument rules', () => {
   it('refuses a missing or empty required input, naming it', () => {
     const inputs = [{ name: 'threshold', required: true, description: 'lowest score' }];
     assert.throws(() => computeArgs(inputs, {}), /missing required input "threshold" \(lowest score\)/);
-    assert.throws(() => computeArgs(inputs, { threshold: '' }), (err: { reason?: string }) => err.reason === 'MISSING_INPUT');
+    assert.throws(
+      () => computeArgs(inputs, { threshold: '' }),
+      (err: { reason?: string }) => err.reason === 'MISSING_INPUT',
+    );
     assert.deepEqual(computeArgs(inputs, { threshold: '7' }).args, { threshold: '7' });
   });
 });

@@ -26,7 +26,12 @@ describe('daemon configuration', () => {
     const path = file('layers.yaml', 'threads: 3\nmaxQueue: 10\nhttp:\n  allowedHostnames: [a.example]\n  maxResponseMb: 5\n');
     const c = loadConfig({
       file: path,
-      env: { POLICYD_MAX_QUEUE: '20', POLICYD_HTTP_ALLOWED_HOSTNAMES: 'b.example,c.example', POLICYD_HTTP_ALLOW_PRIVATE_NETWORK: 'true', UNRELATED: 'x' },
+      env: {
+        POLICYD_MAX_QUEUE: '20',
+        POLICYD_HTTP_ALLOWED_HOSTNAMES: 'b.example,c.example',
+        POLICYD_HTTP_ALLOW_PRIVATE_NETWORK: 'true',
+        UNRELATED: 'x',
+      },
       flags: { maxQueue: 30 },
     });
     assert.equal(c.threads, 3);
@@ -37,12 +42,24 @@ describe('daemon configuration', () => {
   });
 
   const invalid: [string, () => unknown, RegExp][] = [
-    ['an unknown key, naming it', () => loadConfig({ file: file('unknown.yaml', 'threads: 1\nhttp:\n  allowedHosts: [x]\n') }), /http: Unrecognized key: "allowedHosts"/],
+    [
+      'an unknown key, naming it',
+      () => loadConfig({ file: file('unknown.yaml', 'threads: 1\nhttp:\n  allowedHosts: [x]\n') }),
+      /http: Unrecognized key: "allowedHosts"/,
+    ],
     ['a wrong type', () => loadConfig({ file: file('type.yaml', 'maxQueue: lots\n') }), /maxQueue: Invalid input: expected number/],
-    ['a bad environment value, naming the variable', () => loadConfig({ env: { POLICYD_THREADS: 'two' } }), /environment variable POLICYD_THREADS: "two" is not a number/],
+    [
+      'a bad environment value, naming the variable',
+      () => loadConfig({ env: { POLICYD_THREADS: 'two' } }),
+      /environment variable POLICYD_THREADS: "two" is not a number/,
+    ],
     ['a bad boolean', () => loadConfig({ env: { POLICYD_WATCH: 'maybe' } }), /POLICYD_WATCH: "maybe" is not true or false/],
     ['a certificate without its key', () => loadConfig({ flags: { 'tls.cert': '/x.pem' } }), /tls: tls.cert and tls.key go together/],
-    ['a short token', () => loadConfig({ flags: { 'auth.adminTokens': ['short'] } }), /auth.adminTokens.0: tokens must be at least 16 characters/],
+    [
+      'a short token',
+      () => loadConfig({ flags: { 'auth.adminTokens': ['short'] } }),
+      /auth.adminTokens.0: tokens must be at least 16 characters/,
+    ],
     ['a file that is not a mapping', () => loadConfig({ file: file('list.yaml', '- a\n') }), /must be a YAML mapping of settings/],
   ];
   for (const [what, load, message] of invalid) {
@@ -50,7 +67,11 @@ describe('daemon configuration', () => {
   }
 
   it('prints the effective configuration with secrets redacted', () => {
-    const text = renderConfig(loadConfig({ flags: { 'auth.adminTokens': ['0123456789abcdef0'], 'discovery.grpcToken': 'cp-token', 'discovery.grpcAddress': 'cp:443' } }));
+    const text = renderConfig(
+      loadConfig({
+        flags: { 'auth.adminTokens': ['0123456789abcdef0'], 'discovery.grpcToken': 'cp-token', 'discovery.grpcAddress': 'cp:443' },
+      }),
+    );
     assert.match(text, /adminTokens:\n {4}- <redacted>/);
     assert.match(text, /grpcToken: <redacted>/);
     assert.match(text, /grpcAddress: cp:443/);
@@ -85,9 +106,22 @@ describe('daemon configuration', () => {
   it('refuses more guest memory than the budget: the setting, or 75 % of the container limit', () => {
     const cases: { name: string; threads: number; perGuest: number; budget: number; limit?: number; refused?: RegExp }[] = [
       { name: 'within an explicit budget', threads: 2, perGuest: 256, budget: 512 },
-      { name: 'beyond an explicit budget', threads: 4, perGuest: 256, budget: 512, refused: /4 workers × memoryLimitMb 256 MiB .* can reach 1024 MiB, above the budget of 512 MiB \(maxGuestMemoryMb\)/ },
+      {
+        name: 'beyond an explicit budget',
+        threads: 4,
+        perGuest: 256,
+        budget: 512,
+        refused: /4 workers × memoryLimitMb 256 MiB .* can reach 1024 MiB, above the budget of 512 MiB \(maxGuestMemoryMb\)/,
+      },
       { name: 'the chart default (2 × 256 MiB in 1 GiB)', threads: 2, perGuest: 256, budget: 0, limit: 2 ** 30 },
-      { name: 'beyond 75 % of the limit', threads: 4, perGuest: 256, budget: 0, limit: 2 ** 30, refused: /above the budget of 768 MiB \(75 % of the container's memory limit\)/ },
+      {
+        name: 'beyond 75 % of the limit',
+        threads: 4,
+        perGuest: 256,
+        budget: 0,
+        limit: 2 ** 30,
+        refused: /above the budget of 768 MiB \(75 % of the container's memory limit\)/,
+      },
       { name: 'no limit and no budget', threads: 64, perGuest: 4096, budget: 0 },
     ];
     for (const c of cases) {

@@ -33,7 +33,10 @@ describe('the decision log (an engine observer)', () => {
   it('writes guest logs, the ignored-arguments warning and one decision line, all with policy, digest and evaluation id', () => {
     const { logger, lines } = capture();
     new DecisionLog(logger, { decisions: true, maxLinesPerSecond: 100 }).evaluated(ok('e1', 2, ['extra']));
-    assert.deepEqual(lines.map((l) => l.msg), ['guest 0', 'guest 1', 'arguments the policy does not declare were ignored', 'decision']);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['guest 0', 'guest 1', 'arguments the policy does not declare were ignored', 'decision'],
+    );
     assert.ok(lines.every((l) => l.policy === 'p' && l.digest === 'sha256:d' && l.evaluationId === 'e1'));
     assert.equal(lines[3]!.violations, 1);
     assert.equal(lines[3]!.kind, 'EVIDENCE');
@@ -42,9 +45,20 @@ describe('the decision log (an engine observer)', () => {
   it('writes a failure with its reason, and nothing for a request shed before its policy was found', () => {
     const { logger, lines } = capture();
     const log = new DecisionLog(logger, { decisions: true, maxLinesPerSecond: 100 });
-    log.evaluated({ policy: 'p', digest: 'sha256:d', evaluationId: 'e2', outcome: 'POLICY_PANIC', seconds: 0, request, error: new PolicydError('POLICY_PANIC', 'boom') });
+    log.evaluated({
+      policy: 'p',
+      digest: 'sha256:d',
+      evaluationId: 'e2',
+      outcome: 'POLICY_PANIC',
+      seconds: 0,
+      request,
+      error: new PolicydError('POLICY_PANIC', 'boom'),
+    });
     log.evaluated({ policy: '(unknown)', outcome: 'OVERLOADED', seconds: 0, request });
-    assert.deepEqual(lines.map((l) => [l.msg, l.reason]), [['evaluation failed', 'POLICY_PANIC']]);
+    assert.deepEqual(
+      lines.map((l) => [l.msg, l.reason]),
+      [['evaluation failed', 'POLICY_PANIC']],
+    );
   });
 
   it('keeps to its lines-per-second budget: whole evaluations beyond it are dropped and counted in the next second', () => {
@@ -55,6 +69,12 @@ describe('the decision log (an engine observer)', () => {
     assert.equal(lines.length, 8);
     clock += 1000;
     log.evaluated(ok('next', 0));
-    assert.deepEqual(lines.slice(8).map((l) => [l.msg, l.dropped]), [['evaluation log lines dropped (log budget)', 12], ['decision', undefined]]);
+    assert.deepEqual(
+      lines.slice(8).map((l) => [l.msg, l.dropped]),
+      [
+        ['evaluation log lines dropped (log budget)', 12],
+        ['decision', undefined],
+      ],
+    );
   });
 });

@@ -8,7 +8,9 @@ import { ROOT } from '../helpers/paths.js';
 /** Validates a manifest against the Kubernetes OpenAPI schema (kubernetes-models). */
 async function validate(doc: Record<string, unknown>): Promise<void> {
   const manifest = doc;
-  const [group, version] = String(manifest.apiVersion).includes('/') ? String(manifest.apiVersion).split('/') : ['', String(manifest.apiVersion)];
+  const [group, version] = String(manifest.apiVersion).includes('/')
+    ? String(manifest.apiVersion).split('/')
+    : ['', String(manifest.apiVersion)];
   if (group === 'monitoring.coreos.com') return; // a CRD the Kubernetes schemas do not carry
   const module = await import(`kubernetes-models/${group ? `${group}/` : ''}${version}/${manifest.kind}`);
   const Model = module[manifest.kind as string];
@@ -26,7 +28,9 @@ const container = (docs: Record<string, unknown>[]) =>
 describe('deployment manifests', () => {
   for (const file of ['sidecar.yaml', 'standalone.yaml']) {
     it(`deploy/kubernetes/${file} is valid Kubernetes and runs non-root with probes`, async () => {
-      const docs = parseAllDocuments(readFileSync(`${ROOT}deploy/kubernetes/${file}`, 'utf8')).map((d) => d.toJSON() as Record<string, unknown>);
+      const docs = parseAllDocuments(readFileSync(`${ROOT}deploy/kubernetes/${file}`, 'utf8')).map(
+        (d) => d.toJSON() as Record<string, unknown>,
+      );
       for (const doc of docs) await validate(doc);
       const c = container(docs);
       assert.equal(c.securityContext.allowPrivilegeEscalation, false);
@@ -43,8 +47,15 @@ describe('deployment manifests', () => {
   it('the sidecar shares a unix socket volume between the two containers', () => {
     const docs = parseAllDocuments(readFileSync(`${ROOT}deploy/kubernetes/sidecar.yaml`, 'utf8')).map((d) => d.toJSON());
     const pod = docs.find((d: any) => d.kind === 'Deployment').spec.template.spec;
-    for (const c of pod.containers) assert.ok(c.volumeMounts.some((m: { name: string }) => m.name === 'policyd-socket'), c.name);
-    assert.equal(pod.containers[1].env.find((e: { name: string }) => e.name === 'POLICYD_LISTEN').value, 'unix:///var/run/policyd/policyd.sock');
+    for (const c of pod.containers)
+      assert.ok(
+        c.volumeMounts.some((m: { name: string }) => m.name === 'policyd-socket'),
+        c.name,
+      );
+    assert.equal(
+      pod.containers[1].env.find((e: { name: string }) => e.name === 'POLICYD_LISTEN').value,
+      'unix:///var/run/policyd/policyd.sock',
+    );
   });
 });
 
@@ -65,18 +76,30 @@ describe('Helm chart', () => {
     assert.deepEqual(c.resources, { requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } });
     assert.equal((docs.find((d) => d.kind === 'Deployment') as any).spec.replicas, undefined, 'the HPA owns replicas');
     assert.equal(c.env.find((e: { name: string }) => e.name === 'POLICYD_STATE_DIR').value, '/var/lib/wasm-policyd');
-    assert.ok(c.volumeMounts.some((m: { name: string; mountPath: string }) => m.name === 'state' && m.mountPath === '/var/lib/wasm-policyd'));
+    assert.ok(
+      c.volumeMounts.some((m: { name: string; mountPath: string }) => m.name === 'state' && m.mountPath === '/var/lib/wasm-policyd'),
+    );
   });
 
   it('creates random admin and evaluate tokens by default, and the daemon its environment describes starts without anonymous access', async () => {
     const docs = helmTemplate(chart);
     const secret = docs.find((d) => d.kind === 'Secret')!;
-    const tokens: Record<string, string> = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString()]));
+    const tokens: Record<string, string> = Object.fromEntries(
+      Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString()]),
+    );
     assert.deepEqual(Object.keys(tokens).sort(), ['admin-tokens', 'evaluate-tokens']);
     assert.ok(Object.values(tokens).every((t) => /^[A-Za-z0-9]{40}$/.test(t)) && tokens['admin-tokens'] !== tokens['evaluate-tokens']);
-    assert.notEqual(helmTemplate(chart).find((d) => d.kind === 'Secret')!.data['admin-tokens'], secret.data['admin-tokens'], 'random per install');
+    assert.notEqual(
+      helmTemplate(chart).find((d) => d.kind === 'Secret')!.data['admin-tokens'],
+      secret.data['admin-tokens'],
+      'random per install',
+    );
     const env: Record<string, string> = {};
-    for (const e of container(docs).env as { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }[]) {
+    for (const e of container(docs).env as {
+      name: string;
+      value?: string;
+      valueFrom?: { secretKeyRef: { name: string; key: string } };
+    }[]) {
       if (e.valueFrom) assert.equal(e.valueFrom.secretKeyRef.name, secret.metadata.name);
       env[e.name] = e.value ?? tokens[e.valueFrom!.secretKeyRef.key]!;
     }
@@ -116,7 +139,12 @@ describe('deployment files name only real settings', () => {
   it('every POLICYD_* variable in Dockerfile, manifests and chart is a daemon setting', async () => {
     const { SETTINGS, envName } = await import('../../src/config/settings.js');
     const known = new Set(SETTINGS.map((s) => envName(s.path)));
-    const files = ['Dockerfile', 'deploy/kubernetes/sidecar.yaml', 'deploy/kubernetes/standalone.yaml', 'deploy/helm/wasm-policyd/templates/deployment.yaml'];
+    const files = [
+      'Dockerfile',
+      'deploy/kubernetes/sidecar.yaml',
+      'deploy/kubernetes/standalone.yaml',
+      'deploy/helm/wasm-policyd/templates/deployment.yaml',
+    ];
     const used = files.flatMap((f) => [...readFileSync(`${ROOT}${f}`, 'utf8').matchAll(/POLICYD_[A-Z_]+/g)].map((m) => m[0]));
     assert.ok(used.length > 10);
     assert.deepEqual([...new Set(used.filter((v) => !known.has(v)))], []);

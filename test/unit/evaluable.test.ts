@@ -11,10 +11,14 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 describe('evaluable material (the guest input)', () => {
   it('adds chainloop_metadata with name, sha256 digest and built-in annotations that win over custom ones', () => {
     const content = '{"a":1}';
-    const input = json(evaluableInput({
-      content: Buffer.from(content), kind: MaterialKind.EVIDENCE, name: 'ev',
-      annotations: { team: 'red', 'chainloop.material.type': 'FAKE' },
-    }));
+    const input = json(
+      evaluableInput({
+        content: Buffer.from(content),
+        kind: MaterialKind.EVIDENCE,
+        name: 'ev',
+        annotations: { team: 'red', 'chainloop.material.type': 'FAKE' },
+      }),
+    );
     assert.deepEqual(input, {
       chainloop_metadata: {
         name: 'ev',
@@ -37,8 +41,12 @@ describe('evaluable material (the guest input)', () => {
   });
 
   it('handles an empty object and replaces a chainloop_metadata the material brought', () => {
-    assert.deepEqual(Object.keys(json(evaluableInput({ content: Buffer.from(' { } '), kind: MaterialKind.EVIDENCE }))), ['chainloop_metadata']);
-    const replaced = json(evaluableInput({ content: Buffer.from('{"chainloop_metadata":{"name":"spoof"},"b":2}'), kind: MaterialKind.EVIDENCE, name: 'real' }));
+    assert.deepEqual(Object.keys(json(evaluableInput({ content: Buffer.from(' { } '), kind: MaterialKind.EVIDENCE }))), [
+      'chainloop_metadata',
+    ]);
+    const replaced = json(
+      evaluableInput({ content: Buffer.from('{"chainloop_metadata":{"name":"spoof"},"b":2}'), kind: MaterialKind.EVIDENCE, name: 'real' }),
+    );
     assert.equal(replaced.chainloop_metadata.name, 'real');
     assert.equal(replaced.b, 2);
   });
@@ -50,7 +58,11 @@ describe('evaluable material (the guest input)', () => {
 
   it('unwraps the in-toto statement of a DSSE envelope for ATTESTATION', () => {
     const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [] };
-    const envelope = { payloadType: 'application/vnd.in-toto+json', payload: Buffer.from(JSON.stringify(statement)).toString('base64'), signatures: [] };
+    const envelope = {
+      payloadType: 'application/vnd.in-toto+json',
+      payload: Buffer.from(JSON.stringify(statement)).toString('base64'),
+      signatures: [],
+    };
     const input = json(evaluableInput({ content: Buffer.from(JSON.stringify(envelope)), kind: MaterialKind.ATTESTATION }));
     assert.equal(input._type, statement._type);
     assert.equal(input.chainloop_metadata.annotations['chainloop.material.type'], 'ATTESTATION');
@@ -59,13 +71,21 @@ describe('evaluable material (the guest input)', () => {
   it('gives STRING materials {} plus their content in chainloop_metadata, and container images their digest', () => {
     const str = json(evaluableInput({ content: Buffer.from('v1.2.3'), kind: MaterialKind.STRING }));
     assert.equal(Buffer.from(str.chainloop_metadata.content, 'base64').toString(), 'v1.2.3');
-    const image = json(evaluableInput({ content: Buffer.from(`ghcr.io/a/b@sha256:${'c'.repeat(64)}`), kind: MaterialKind.CONTAINER_IMAGE }));
+    const image = json(
+      evaluableInput({ content: Buffer.from(`ghcr.io/a/b@sha256:${'c'.repeat(64)}`), kind: MaterialKind.CONTAINER_IMAGE }),
+    );
     assert.equal(image.chainloop_metadata.digest.sha256, 'c'.repeat(64));
   });
 
   it('refuses invalid JSON and kinds that need a projection, saying what to do', () => {
-    assert.throws(() => evaluableInput({ content: Buffer.from('{oops'), kind: MaterialKind.SARIF }), /SARIF material is not valid JSON .*prepared/);
+    assert.throws(
+      () => evaluableInput({ content: Buffer.from('{oops'), kind: MaterialKind.SARIF }),
+      /SARIF material is not valid JSON .*prepared/,
+    );
     assert.throws(() => evaluableInput({ content: Buffer.from('"text"'), kind: MaterialKind.EVIDENCE }), /must be a JSON object or array/);
-    assert.throws(() => evaluableInput({ content: Buffer.from('<testsuite/>'), kind: MaterialKind.JUNIT_XML }), /needs a projection to JSON/);
+    assert.throws(
+      () => evaluableInput({ content: Buffer.from('<testsuite/>'), kind: MaterialKind.JUNIT_XML }),
+      /needs a projection to JSON/,
+    );
   });
 });

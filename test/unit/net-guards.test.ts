@@ -52,7 +52,12 @@ describe('the SSRF guard (isPrivateAddress)', () => {
 describe('host globs', () => {
   const cases: { name: string; pattern: string; host: string; matches: boolean }[] = [
     { name: 'a subdomain wildcard', pattern: '*.example.com', host: 'api.example.com', matches: true },
-    { name: 'a subdomain wildcard across dots (gobwas/glob without separators)', pattern: '*.example.com', host: 'a.b.example.com', matches: true },
+    {
+      name: 'a subdomain wildcard across dots (gobwas/glob without separators)',
+      pattern: '*.example.com',
+      host: 'a.b.example.com',
+      matches: true,
+    },
     { name: 'a subdomain wildcard against the apex', pattern: '*.example.com', host: 'example.com', matches: false },
     { name: 'a suffix attack', pattern: '*.example.com', host: 'example.com.evil.net', matches: false },
     { name: 'a bare star', pattern: '*', host: 'anything.at.all', matches: true },

@@ -7,7 +7,10 @@ const parse = (text: string | null) => parseOutput(text === null ? null : Buffer
 describe('guest output parsing (Chainloop rules)', () => {
   it('reads skipped, skip_reason (singular), string violations and ignore; unknown keys ignored', () => {
     assert.deepEqual(parse('{"skipped":true,"skip_reason":"why","skip_reasons":["dropped"],"violations":["a"],"ignore":false,"extra":1}'), {
-      skipped: true, skipReason: 'why', violations: [{ message: 'a' }], ignore: false,
+      skipped: true,
+      skipReason: 'why',
+      violations: [{ message: 'a' }],
+      ignore: false,
     });
   });
 
@@ -20,7 +23,9 @@ describe('guest output parsing (Chainloop rules)', () => {
   });
 
   it('lets non-empty findings win over violations', () => {
-    assert.deepEqual(parse('{"violations":["ignored"],"findings":[{"message":"f"}]}').violations, [{ message: 'f', finding: { message: 'f' } }]);
+    assert.deepEqual(parse('{"violations":["ignored"],"findings":[{"message":"f"}]}').violations, [
+      { message: 'f', finding: { message: 'f' } },
+    ]);
     assert.deepEqual(parse('{"violations":["kept"],"findings":[]}').violations, [{ message: 'kept' }]);
   });
 
@@ -37,7 +42,10 @@ describe('guest output parsing (Chainloop rules)', () => {
   ];
   for (const [what, text, message] of errors) {
     it(`refuses ${what}`, () => {
-      assert.throws(() => parse(text), (err: { reason?: string; message: string }) => err.reason === 'INVALID_OUTPUT' && message.test(err.message));
+      assert.throws(
+        () => parse(text),
+        (err: { reason?: string; message: string }) => err.reason === 'INVALID_OUTPUT' && message.test(err.message),
+      );
     });
   }
 });

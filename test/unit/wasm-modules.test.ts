@@ -16,10 +16,15 @@ describe('host proxy (why: src/wasm/host-proxy.ts)', () => {
 
   it("imports every non-WASI function Chainloop's TinyGo policy imports, with the same names and types, and re-exports each", () => {
     const { module, proxied } = hostProxy(tinygo, 'tinygo', isDaemonServed);
-    const expected = importsOf(tinygo).filter((i) => i.module !== WASI_MODULE).map((i) => ({ module: i.module, name: i.name }));
+    const expected = importsOf(tinygo)
+      .filter((i) => i.module !== WASI_MODULE)
+      .map((i) => ({ module: i.module, name: i.name }));
     assert.deepEqual(proxied, expected);
     assert.ok(expected.some((i) => i.module === 'extism:host/env' && i.name === 'output_set'));
-    assert.deepEqual(importsOf(module).map((i) => ({ module: i.module, name: i.name })), [...expected, { module: PROXY_EXECUTE_MODULE, name: PROXY_EXECUTE }]);
+    assert.deepEqual(
+      importsOf(module).map((i) => ({ module: i.module, name: i.name })),
+      [...expected, { module: PROXY_EXECUTE_MODULE, name: PROXY_EXECUTE }],
+    );
     assert.deepEqual(exportNames(module), [...expected.map((_, i) => String(i)), PROXY_EXECUTE]);
   });
 
@@ -32,7 +37,12 @@ describe('host proxy (why: src/wasm/host-proxy.ts)', () => {
     const seen: bigint[] = [];
     // The kernel's function comes from the SDK's namespace; the daemon's own (discover) from the daemon's.
     const proxy = new WebAssembly.Instance(new WebAssembly.Module(module), {
-      'extism:host/env': { length: (n: bigint) => (seen.push(n), n * 2n) },
+      'extism:host/env': {
+        length: (n: bigint) => {
+          seen.push(n);
+          return n * 2n;
+        },
+      },
       [DAEMON_HOST_MODULE]: { chainloop_discover: (a: bigint, b: bigint) => a + b + 100n },
       [PROXY_EXECUTE_MODULE]: { [PROXY_EXECUTE]: () => {} },
     });
@@ -46,7 +56,11 @@ describe('host proxy (why: src/wasm/host-proxy.ts)', () => {
   });
 
   it('works for a policy with no host imports at all', async () => {
-    const { module, proxied } = hostProxy(await wat('(module (func (export "Execute") (result i32) (i32.const 0)))'), 'bare', isDaemonServed);
+    const { module, proxied } = hostProxy(
+      await wat('(module (func (export "Execute") (result i32) (i32.const 0)))'),
+      'bare',
+      isDaemonServed,
+    );
     assert.deepEqual(proxied, []);
     assert.deepEqual(exportNames(module), [PROXY_EXECUTE]);
   });
@@ -84,14 +98,17 @@ describe("the worker's WASI", () => {
   }
 
   it('shows no arguments, no environment, no preopened directory, and drops what is written to stdout', async () => {
-    const inst = await instance(new GuestWasi(), `
+    const inst = await instance(
+      new GuestWasi(),
+      `
       (func (export "probe") (result i32 i32 i32 i32 i32)
         (drop (call $args (i32.const 0) (i32.const 4))) (drop (call $env (i32.const 8) (i32.const 12)))
         (i32.load (i32.const 0)) (i32.load (i32.const 8)) (i32.load (i32.const 12))
         (call $prestat (i32.const 3) (i32.const 16))
         ;; stdout accepts and drops 5 bytes: iovec at 32 -> (64, 5), nwritten at 40
         (i32.store (i32.const 32) (i32.const 64)) (i32.store (i32.const 36) (i32.const 5))
-        (drop (call $write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 40))) (i32.load (i32.const 40)))`);
+        (drop (call $write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 40))) (i32.load (i32.const 40)))`,
+    );
     assert.deepEqual((inst.exports.probe as () => number[])(), [0, 0, 0, ERRNO_BADF, 5]);
   });
 
@@ -103,6 +120,9 @@ describe("the worker's WASI", () => {
 
   it('turns proc_exit into a WASIProcExit carrying the code', async () => {
     const inst = await instance(new GuestWasi(), '(func (export "quit") (call $exit (i32.const 3)))');
-    assert.throws(() => (inst.exports.quit as () => void)(), (err: unknown) => err instanceof WASIProcExit && err.code === 3);
+    assert.throws(
+      () => (inst.exports.quit as () => void)(),
+      (err: unknown) => err instanceof WASIProcExit && err.code === 3,
+    );
   });
 });
