@@ -25,6 +25,7 @@ export const configSchema = z.strictObject({
   maxPolicyMb: positive.default(1024),
   maxConcurrentLoads: positive.default(4),
   maxHostCalls: positive.default(100),
+  maxViolations: positive.default(10_000),
   fileRoot: z.string().default(''),
   stateDir: z.string().default(''),
   guestLogLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -80,6 +81,7 @@ export const configSchema = z.strictObject({
       maxConnectionAgeMs: nonNegative.default(0),
       maxConnectionAgeGraceMs: nonNegative.default(30_000),
       maxConcurrentStreams: positive.default(256),
+      maxSessionMemoryMb: positive.default(10),
       maxConnectionIdleMs: nonNegative.default(300_000),
     })
     .prefault({}),

@@ -73,6 +73,11 @@ export const SETTINGS: Setting[] = [
     type: 'number',
     description: 'HTTP and chainloop_discover calls one evaluation may make; beyond, it fails with RESOURCE_EXHAUSTED',
   },
+  {
+    path: 'maxViolations',
+    type: 'number',
+    description: 'violations one policy script may report per evaluation; more fail with RESOURCE_EXHAUSTED',
+  },
   { path: 'fileRoot', type: 'string', description: 'directory file:// refs of LoadPolicy may read from (empty: file:// refs are refused)' },
   {
     path: 'guestLogLevel',
@@ -135,6 +140,11 @@ export const SETTINGS: Setting[] = [
   { path: 'grpc.keepaliveTimeMs', type: 'number', description: 'server keepalive ping interval' },
   { path: 'grpc.maxConnectionAgeMs', type: 'number', description: 'close connections after this long so clients rebalance (0: never)' },
   { path: 'grpc.maxConcurrentStreams', type: 'number', description: 'concurrent calls per HTTP/2 connection' },
+  {
+    path: 'grpc.maxSessionMemoryMb',
+    type: 'number',
+    description: "memory one HTTP/2 connection may buffer before its new streams are refused (Node's default: 10)",
+  },
   { path: 'grpc.maxConnectionIdleMs', type: 'number', description: 'close connections idle this long (0: never)' },
   { path: 'grpc.maxConnectionAgeGraceMs', type: 'number', description: 'time given to calls on a connection being closed for age' },
 ];

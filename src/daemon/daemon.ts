@@ -51,6 +51,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     maxPolicyBytes: config.maxPolicyMb * 2 ** 20,
     maxConcurrentLoads: config.maxConcurrentLoads,
     maxHostCalls: config.maxHostCalls,
+    maxViolations: config.maxViolations,
     fileRoot: config.fileRoot ? resolve(config.fileRoot) : undefined,
     allowedHostnames: config.http.allowedHostnames,
     permittedRequestHosts: config.http.permittedRequestHosts,
@@ -85,6 +86,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     maxConnectionAgeMs: config.grpc.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: config.grpc.maxConnectionAgeGraceMs,
     maxConcurrentStreams: config.grpc.maxConcurrentStreams,
+    maxSessionMemoryMb: config.grpc.maxSessionMemoryMb,
     maxConnectionIdleMs: config.grpc.maxConnectionIdleMs,
   });
   const policies = new PolicyDirectory(engine, config.policies, logger);

@@ -48,6 +48,8 @@ export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'work
   maxVarBytes?: number;
   /** HTTP and discover calls one evaluation may make. */
   maxHostCalls?: number;
+  /** Violations one script's output may hold (the output itself is capped by maxOutputBytes). */
+  maxViolations?: number;
   /** Policies that may be loaded at once (a new name beyond it is refused; a new version of a name is not). */
   maxPolicies?: number;
   /** Total WebAssembly bytes of the loaded policies. */
@@ -174,6 +176,7 @@ export class PolicyEngine {
       maxConcurrentLoads: options.maxConcurrentLoads ?? 4,
       maxVarBytes: options.maxVarBytes ?? 2 ** 20,
       maxHostCalls: options.maxHostCalls ?? 100,
+      maxViolations: options.maxViolations ?? 10_000,
       http: { ...DEFAULT_HTTP_LIMITS, ...options.http },
       permittedRequestHosts: options.permittedRequestHosts ?? ['*'],
     };
@@ -281,6 +284,7 @@ export class PolicyEngine {
       logLevel: this.#options.guestLogLevel,
       maxLogEntries: this.#options.maxLogEntries,
       maxHostCalls: this.#options.maxHostCalls,
+      maxViolations: this.#options.maxViolations,
       includeRawOutput: includeRaw,
       allowedHosts: [],
     };

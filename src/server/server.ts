@@ -28,6 +28,8 @@ export interface ServerOptions {
   maxConcurrentStreams?: number;
   /** Close connections idle this long; 0: never. */
   maxConnectionIdleMs?: number;
+  /** Memory one HTTP/2 session may buffer (Node's maxSessionMemory), in MiB. */
+  maxSessionMemoryMb?: number;
   /** Where LoadPolicy/UnloadPolicy are recorded for a restart (the state directory). */
   store?: PolicyStore;
 }
@@ -71,6 +73,7 @@ export class PolicyServer {
       ...(options.maxConnectionAgeMs ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs } : {}),
       'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs ?? 30_000,
       'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 256,
+      'grpc-node.max_session_memory': options.maxSessionMemoryMb ?? 10,
       ...(options.maxConnectionIdleMs !== 0 ? { 'grpc.max_connection_idle_ms': options.maxConnectionIdleMs ?? 300_000 } : {}),
     });
     this.server.addService(

@@ -39,6 +39,8 @@ export interface ScriptTask {
   maxLogEntries: number;
   /** HTTP and discover calls one evaluation may make. */
   maxHostCalls: number;
+  /** Violations one script's output may hold. */
+  maxViolations: number;
   includeRawOutput: boolean;
   /** Hosts `http_request` may reach (checked here first, and again for every redirect on the main thread). */
   allowedHosts: string[];

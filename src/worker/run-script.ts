@@ -47,6 +47,12 @@ export default async function runScript(task: ScriptTask): Promise<ScriptOutcome
     }
     try {
       const result = parseOutput(output, task.policyName);
+      if (result.violations.length > task.maxViolations) {
+        return fail({
+          reason: 'OUTPUT_TOO_LARGE',
+          message: `policy output has ${result.violations.length} violations, above the limit of ${task.maxViolations} (maxViolations)`,
+        });
+      }
       const raw = task.includeRawOutput && output ? { output: output.slice() } : {};
       return { ok: true, result, logs: logs.finish(), ...raw };
     } catch (err) {

@@ -73,6 +73,31 @@ describe('budgets', () => {
     }
   });
 
+  it('bounds the violations one script may report (maxViolations)', async () => {
+    const d = await startDaemon({ threads: 1, maxViolations: 10 });
+    const reporting = async (n: number) => ({
+      source: {
+        case: 'wasmModule' as const,
+        value: await behaviourModule({ output: JSON.stringify({ violations: Array.from({ length: n }, (_, i) => `v${i}`) }) }),
+      },
+      name: `reports-${n}`,
+      kinds: [MaterialKind.EVIDENCE],
+    });
+    try {
+      await d.tcp.loadPolicy(await reporting(10));
+      await d.tcp.loadPolicy(await reporting(11));
+      const evaluate = (policy: string) =>
+        d.tcp.evaluate({ policy, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } });
+      assert.equal((await evaluate('reports-10')).result!.violations.length, 10);
+      await assert.rejects(
+        evaluate('reports-11'),
+        grpcError(status.RESOURCE_EXHAUSTED, 'OUTPUT_TOO_LARGE', /11 violations, above the limit of 10 \(maxViolations\)/),
+      );
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('bounds the HTTP and discover calls of one evaluation (maxHostCalls)', async () => {
     let served = 0;
     const web = createServer((_req, res) => {

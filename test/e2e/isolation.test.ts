@@ -80,6 +80,7 @@ async function observerTask(input: number, args?: string): Promise<ScriptTask> {
     logLevel: 'error',
     maxLogEntries: 10,
     maxHostCalls: 100,
+    maxViolations: 10_000,
     includeRawOutput: false,
     allowedHosts: [],
   };

@@ -28,6 +28,7 @@ const task: ScriptTask = {
   logLevel: 'error',
   maxLogEntries: 100,
   maxHostCalls: 100,
+  maxViolations: 10_000,
   includeRawOutput: false,
   allowedHosts: [],
 };
