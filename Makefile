@@ -42,7 +42,7 @@ build/bin/helm: deploy/tools/go.mod deploy/tools/go.sum
 
 ## lint: Biome's linter and formatter over the TypeScript (biome.json); `make format` rewrites the files
 lint: install
-	biome ci .
+	biome ci --colors=off .
 
 format: install
 	biome check --write .

@@ -24,6 +24,8 @@ export interface EvalOptions {
   referrers?: string;
   server?: string;
   token?: string;
+  /** Exit 1 when the policy reports violations (for CI). */
+  fail?: boolean;
 }
 
 /** The material bytes: a file, or for a container image the reference itself. */
@@ -118,4 +120,5 @@ export async function runEval(opts: EvalOptions): Promise<void> {
   const kind = resolveKind(opts.kind, content);
   const view = opts.server ? await evalRemote(opts, kind, content) : await evalLocal(opts, kind, content);
   process.stdout.write(renderEvalOutput(view, opts.debug));
+  if (opts.fail && view.violations.length > 0) process.exitCode = 1;
 }

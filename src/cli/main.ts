@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { errorMessage } from '../errors/policyd-error.js';
 import { allKindNames } from '../materials/kinds.js';
 import { runEval } from './eval.js';
 import { commaList, keyValue, keyValueList } from './key-values.js';
 import { runLint } from './lint.js';
 import { runPolicyTests } from './policy-test.js';
+import { REPORT_FORMATS } from './test-report.js';
 import { runConfig, runServe } from './serve.js';
 import { addSettingOptions } from './settings-options.js';
 
@@ -53,6 +54,7 @@ program
   .option('--server <address>', 'evaluate on a running daemon (host:port or unix:///path) instead of in-process')
   .option('--token <token>', 'bearer token for --server (or POLICYD_TOKEN)', process.env.POLICYD_TOKEN)
   .option('--debug', 'add debug_info (policy inputs and raw outputs) to the output', false)
+  .option('--fail', 'exit 1 when the policy reports violations (for CI pipelines)', false)
   .action(async (opts) => {
     await runEval({ ...opts, annotation: opts.annotation, allowedHostnames: opts.allowedHostnames });
   });
@@ -70,8 +72,9 @@ program
   .description('run the table tests of a policy (policy.test.yaml beside it: materials, args and expected results)')
   .requiredOption('-p, --policy <path>', 'policy.yaml', 'policy.yaml')
   .option('--cases <file>', 'test cases (default: policy.test.yaml beside the policy)')
+  .addOption(new Option('--format <format>', 'report format').choices(REPORT_FORMATS).default('text'))
   .action(async (opts) => {
-    if (!(await runPolicyTests(opts.policy, opts.cases))) process.exitCode = 1;
+    if (!(await runPolicyTests(opts.policy, opts.cases, opts.format))) process.exitCode = 1;
   });
 
 program.parseAsync().catch((err: unknown) => {

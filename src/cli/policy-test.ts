@@ -8,6 +8,7 @@ import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { detectKind } from '../materials/detect.js';
 import { kindFromName } from '../materials/kinds.js';
 import { withLocalPolicy } from './local-policy.js';
+import { renderReport, type CaseResult, type ReportFormat } from './test-report.js';
 
 /**
  * `wasm-policyd test`: table tests for a policy, like `opa test` or `conftest verify`. A YAML file
@@ -65,23 +66,21 @@ async function runCase(engine: PolicyEngine, digest: string, base: string, c: Ca
   }
 }
 
-/** Runs the cases; prints one line per case and "N passed, N failed". Returns whether all passed. */
-export async function runPolicyTests(policyPath: string, casesPath?: string): Promise<boolean> {
+/** Runs the cases and prints the report in `format`. Returns whether all passed. */
+export async function runPolicyTests(policyPath: string, casesPath?: string, format: ReportFormat = 'text'): Promise<boolean> {
   const file = casesPath ?? join(dirname(policyPath), 'policy.test.yaml');
   const parsed = fileSchema.safeParse(parseYaml(await readFile(file, 'utf8')));
   if (!parsed.success) {
     throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
   return withLocalPolicy(policyPath, async (engine, policy) => {
-    let passed = 0;
-    let failed = 0;
+    const results: CaseResult[] = [];
     for (const c of parsed.data.cases) {
+      const started = performance.now();
       const problem = await runCase(engine, policy.digest, dirname(file), c);
-      if (problem === undefined) passed++;
-      else failed++;
-      process.stdout.write(problem === undefined ? `ok - ${c.name}\n` : `not ok - ${c.name}: ${problem}\n`);
+      results.push({ name: c.name, problem, seconds: (performance.now() - started) / 1000 });
     }
-    process.stdout.write(`${passed} passed, ${failed} failed\n`);
-    return failed === 0;
+    process.stdout.write(renderReport(policy.name, results, format));
+    return results.every((r) => r.problem === undefined);
   });
 }

@@ -72,6 +72,14 @@ describe('wasm-policyd eval prints what chainloop policy devel eval prints', () 
     ]);
   });
 
+  it('exits 1 with --fail when the policy reports violations, 0 when it does not (the output is the same)', async () => {
+    const failing = await cli('eval', '-p', example('sbom'), '--material', material('sbom', 'fail.json'), '--fail');
+    assert.equal(failing.code, 1);
+    assert.equal(JSON.parse(failing.stdout).result.violations.length, 2);
+    const passing = await cli('eval', '-p', example('sbom'), '--material', material('sbom', 'pass.json'), '--fail');
+    assert.equal(passing.code, 0, passing.stderr);
+  });
+
   it('escapes <, > and & as Go does', () => {
     assert.equal(goJson({ a: '<b> & \u2028' }), '{\n   "a": "\\u003cb\\u003e \\u0026 \\u2028"\n}\n');
   });
@@ -181,6 +189,9 @@ describe('wasm-policyd test', () => {
     assert.equal(out.code, 0, out.stdout + out.stderr);
     assert.match(out.stdout, /^ok - accepts a plain message$/m);
     assert.match(out.stdout, /^4 passed, 0 failed$/m);
+    const junit = await cli('test', '-p', example('simple'), '--format', 'junit');
+    assert.equal(junit.code, 0);
+    assert.match(junit.stdout, /<testsuites tests="4" failures="0"/);
   });
 
   it('reports a case whose expectation does not hold, and exits 1', async () => {
@@ -198,6 +209,23 @@ describe('wasm-policyd test', () => {
         /^not ok - wrong on purpose: violations \["component 'left-pad' missing version","component at index 2 missing name"\], expected \[\]; skipped false, expected true$/m,
       );
       assert.match(out.stdout, /^0 passed, 1 failed$/m);
+
+      // The same run for CI systems: TAP, JUnit XML and JSON carry the same verdict and problem.
+      const tap = await cli('test', '-p', example('sbom'), '--cases', cases, '--format', 'tap');
+      assert.equal(tap.code, 1);
+      assert.match(tap.stdout, /^TAP version 14\n1\.\.1\nnot ok 1 - wrong on purpose\n {2}---\n {2}message: "violations \[/);
+      const junit = await cli('test', '-p', example('sbom'), '--cases', cases, '--format', 'junit');
+      assert.match(junit.stdout, /<testsuite name="sbom-validation" tests="1" failures="1"/);
+      assert.match(
+        junit.stdout,
+        /<testcase classname="sbom-validation" name="wrong on purpose" time="[\d.]+">\n {6}<failure message="violations \[&#34;component &#39;left-pad&#39; missing version&#34;/,
+      );
+      const json = JSON.parse((await cli('test', '-p', example('sbom'), '--cases', cases, '--format', 'json')).stdout);
+      assert.deepEqual(
+        [json.policy, json.passed, json.failed, json.cases[0].name, json.cases[0].ok],
+        ['sbom-validation', 0, 1, 'wrong on purpose', false],
+      );
+      assert.match(json.cases[0].problem, /^violations \[/);
       writeFileSync(cases, 'cases:\n  - name: typo\n    material: x.json\n    expected: {}\n');
       const bad = await cli('test', '-p', example('sbom'), '--cases', cases);
       assert.equal(bad.code, 1);
