@@ -12,7 +12,7 @@ export async function withLocalPolicy<T>(
   use: (engine: PolicyEngine, policy: LoadedPolicy) => Promise<T>,
   options: EngineOptions = {},
 ): Promise<T> {
-  const engine = new PolicyEngine({ threads: 1, maxQueue: 4, ...options });
+  const engine = new PolicyEngine({ threads: 1, ...options });
   try {
     const { policy } = await engine.load({
       type: 'document',

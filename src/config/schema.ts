@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULTS } from './defaults.js';
 import { defaultSocketPath } from '../server/socket-path.js';
 
 const positive = z.number().int().positive();
@@ -15,29 +16,29 @@ export const configSchema = z.strictObject({
   watch: z.boolean().default(true),
   threads: nonNegative.default(0),
   maxQueue: nonNegative.default(0),
-  maxEventLoopLagMs: nonNegative.default(20),
-  timeoutMs: positive.default(60_000),
-  maxTimeoutMs: positive.default(600_000),
-  memoryLimitMb: positive.max(4096).default(256),
+  maxEventLoopLagMs: nonNegative.default(DEFAULTS.maxEventLoopLagMs),
+  timeoutMs: positive.default(DEFAULTS.timeoutMs),
+  maxTimeoutMs: positive.default(DEFAULTS.maxTimeoutMs),
+  memoryLimitMb: positive.max(4096).default(DEFAULTS.memoryLimitMb),
   maxGuestMemoryMb: nonNegative.default(0),
-  maxReceiveMb: positive.default(64),
-  maxPolicies: positive.default(1000),
-  maxPolicyMb: positive.default(1024),
-  maxConcurrentLoads: positive.default(4),
-  maxHostCalls: positive.default(100),
-  maxViolations: positive.default(10_000),
+  maxReceiveMb: positive.default(DEFAULTS.maxReceiveMb),
+  maxPolicies: positive.default(DEFAULTS.maxPolicies),
+  maxPolicyMb: positive.default(DEFAULTS.maxPolicyMb),
+  maxConcurrentLoads: positive.default(DEFAULTS.maxConcurrentLoads),
+  maxHostCalls: positive.default(DEFAULTS.maxHostCalls),
+  maxViolations: positive.default(DEFAULTS.maxViolations),
   fileRoot: z.string().default(''),
   stateDir: z.string().default(''),
   guestLogLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
-  graceMs: nonNegative.default(10_000),
+  graceMs: nonNegative.default(DEFAULTS.graceMs),
   reflection: z.boolean().default(true),
   http: z
     .strictObject({
       allowedHostnames: z.array(z.string().min(1)).default([]),
       permittedRequestHosts: z.array(z.string().min(1)).default(['*']),
       allowPrivateNetwork: z.boolean().default(false),
-      maxResponseMb: positive.default(50),
-      requestTimeoutMs: positive.default(30_000),
+      maxResponseMb: positive.default(DEFAULTS.http.maxResponseMb),
+      requestTimeoutMs: positive.default(DEFAULTS.http.requestTimeoutMs),
     })
     .prefault({}),
   discovery: z
@@ -72,17 +73,17 @@ export const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
       decisions: z.boolean().default(true),
-      maxLinesPerSecond: positive.default(2000),
+      maxLinesPerSecond: positive.default(DEFAULTS.log.maxLinesPerSecond),
     })
     .prefault({}),
   grpc: z
     .strictObject({
-      keepaliveTimeMs: positive.default(120_000),
+      keepaliveTimeMs: positive.default(DEFAULTS.grpc.keepaliveTimeMs),
       maxConnectionAgeMs: nonNegative.default(0),
-      maxConnectionAgeGraceMs: nonNegative.default(30_000),
-      maxConcurrentStreams: positive.default(256),
-      maxSessionMemoryMb: positive.default(10),
-      maxConnectionIdleMs: nonNegative.default(300_000),
+      maxConnectionAgeGraceMs: nonNegative.default(DEFAULTS.grpc.maxConnectionAgeGraceMs),
+      maxConcurrentStreams: positive.default(DEFAULTS.grpc.maxConcurrentStreams),
+      maxSessionMemoryMb: positive.default(DEFAULTS.grpc.maxSessionMemoryMb),
+      maxConnectionIdleMs: nonNegative.default(DEFAULTS.grpc.maxConnectionIdleMs),
     })
     .prefault({}),
 });

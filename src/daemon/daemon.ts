@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { MiB } from '../config/defaults.js';
 import type { DaemonConfig } from '../config/schema.js';
 import type { DiscoveryBackend } from '../discovery/backend.js';
 import { GrpcDiscovery } from '../discovery/grpc-backend.js';
@@ -41,14 +42,13 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   checkGuestMemory(threads, config.memoryLimitMb, config.maxGuestMemoryMb);
   const engine = new PolicyEngine({
     threads,
-    // A short queue keeps the wait of accepted work short; beyond it callers are told to back off.
-    maxQueue: config.maxQueue || 8 * threads,
+    maxQueue: config.maxQueue || undefined,
     maxEventLoopLagMs: config.maxEventLoopLagMs,
     defaultTimeoutMs: config.timeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
-    memoryLimitBytes: config.memoryLimitMb * 2 ** 20,
+    memoryLimitBytes: config.memoryLimitMb * MiB,
     maxPolicies: config.maxPolicies,
-    maxPolicyBytes: config.maxPolicyMb * 2 ** 20,
+    maxPolicyBytes: config.maxPolicyMb * MiB,
     maxConcurrentLoads: config.maxConcurrentLoads,
     maxHostCalls: config.maxHostCalls,
     maxViolations: config.maxViolations,
@@ -57,7 +57,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     permittedRequestHosts: config.http.permittedRequestHosts,
     http: {
       allowPrivateNetwork: config.http.allowPrivateNetwork,
-      maxResponseBytes: config.http.maxResponseMb * 2 ** 20,
+      maxResponseBytes: config.http.maxResponseMb * MiB,
       requestTimeoutMs: config.http.requestTimeoutMs,
     },
     guestLogLevel: config.guestLogLevel,
@@ -69,7 +69,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const server = new PolicyServer(engine, {
     store: state,
     listen: config.listen,
-    maxReceiveMessageBytes: config.maxReceiveMb * 2 ** 20,
+    maxReceiveMessageBytes: config.maxReceiveMb * MiB,
     reflection: config.reflection,
     tls:
       config.tls.cert && config.tls.key

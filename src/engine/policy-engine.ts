@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { TransferListItem } from 'node:worker_threads';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
+import { DEFAULTS, MiB } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
 import { evaluableInput, type MaterialInput } from '../materials/evaluable.js';
@@ -155,7 +156,7 @@ export class PolicyEngine {
 
   constructor(options: EngineOptions = {}) {
     this.#observers = options.observers ?? [];
-    this.#documents = new DocumentParser(options.documentParseMs ?? 10_000);
+    this.#documents = new DocumentParser(options.documentParseMs ?? DEFAULTS.documentParseMs);
     this.pool = new ScriptPool({
       ...options,
       onWorkerError: (err) => {
@@ -163,20 +164,20 @@ export class PolicyEngine {
       },
     });
     this.#options = {
-      defaultTimeoutMs: options.defaultTimeoutMs ?? 60_000,
-      maxTimeoutMs: options.maxTimeoutMs ?? 10 * 60_000,
-      memoryLimitBytes: options.memoryLimitBytes ?? 256 * 2 ** 20,
+      defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULTS.timeoutMs,
+      maxTimeoutMs: options.maxTimeoutMs ?? DEFAULTS.maxTimeoutMs,
+      memoryLimitBytes: options.memoryLimitBytes ?? DEFAULTS.memoryLimitMb * MiB,
       fileRoot: options.fileRoot,
       allowedHostnames: options.allowedHostnames ?? [],
       guestLogLevel: options.guestLogLevel ?? 'info',
-      maxLogEntries: options.maxLogEntries ?? 1000,
-      maxOutputBytes: options.maxOutputBytes ?? 16 * 2 ** 20,
-      maxPolicies: options.maxPolicies ?? 1000,
-      maxPolicyBytes: options.maxPolicyBytes ?? 2 ** 30,
-      maxConcurrentLoads: options.maxConcurrentLoads ?? 4,
-      maxVarBytes: options.maxVarBytes ?? 2 ** 20,
-      maxHostCalls: options.maxHostCalls ?? 100,
-      maxViolations: options.maxViolations ?? 10_000,
+      maxLogEntries: options.maxLogEntries ?? DEFAULTS.maxLogEntries,
+      maxOutputBytes: options.maxOutputBytes ?? DEFAULTS.maxOutputMb * MiB,
+      maxPolicies: options.maxPolicies ?? DEFAULTS.maxPolicies,
+      maxPolicyBytes: options.maxPolicyBytes ?? DEFAULTS.maxPolicyMb * MiB,
+      maxConcurrentLoads: options.maxConcurrentLoads ?? DEFAULTS.maxConcurrentLoads,
+      maxVarBytes: options.maxVarBytes ?? DEFAULTS.maxVarBytes,
+      maxHostCalls: options.maxHostCalls ?? DEFAULTS.maxHostCalls,
+      maxViolations: options.maxViolations ?? DEFAULTS.maxViolations,
       http: { ...DEFAULT_HTTP_LIMITS, ...options.http },
       permittedRequestHosts: options.permittedRequestHosts ?? ['*'],
     };

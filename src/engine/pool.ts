@@ -1,13 +1,14 @@
 import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { DEFAULTS } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import type { ScriptOutcome, ScriptTask } from '../worker/protocol.js';
 
 export interface PoolOptions {
   /** Worker threads; each runs one evaluation at a time. */
   threads?: number;
-  /** Evaluations that may wait for a worker; beyond that requests are refused at once. */
+  /** Evaluations that may wait for a worker; beyond that requests are refused at once (default: 8 per worker). */
   maxQueue?: number;
   /** Told when a worker fails outside a task (piscina replaces it); unhandled, the process would exit. */
   onWorkerError?: (err: unknown) => void;
@@ -33,7 +34,7 @@ export class ScriptPool {
 
   constructor(options: PoolOptions = {}) {
     this.threads = Math.max(1, options.threads ?? availableParallelism());
-    this.maxQueue = options.maxQueue ?? 256;
+    this.maxQueue = options.maxQueue ?? DEFAULTS.queuePerWorker * this.threads;
     this.#pool = new Piscina({
       filename: options.workerFile ?? WORKER,
       minThreads: this.threads,

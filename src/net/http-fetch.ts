@@ -1,3 +1,4 @@
+import { DEFAULTS, MiB } from '../config/defaults.js';
 import { Agent, fetch, type Response } from 'undici';
 import { errorMessage, type ErrorData } from '../errors/policyd-error.js';
 import { httpForbiddenMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
@@ -14,9 +15,9 @@ export interface HttpLimits {
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
-  maxResponseBytes: 50 * 1024 * 1024,
-  requestTimeoutMs: 30_000,
-  maxRedirects: 10,
+  maxResponseBytes: DEFAULTS.http.maxResponseMb * MiB,
+  requestTimeoutMs: DEFAULTS.http.requestTimeoutMs,
+  maxRedirects: DEFAULTS.http.maxRedirects,
   allowPrivateNetwork: false,
 };
 

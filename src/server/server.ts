@@ -1,6 +1,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { DEFAULTS, MiB } from '../config/defaults.js';
 import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policyengine/v1/engine_pb.js';
 import type { PolicyEngine } from '../engine/policy-engine.js';
 import { policyServiceImplementation, type PolicyStore } from './policy-service.js';
@@ -67,14 +68,16 @@ export class PolicyServer {
       );
     this.server = new Server({
       interceptors: [authorizer.interceptor()],
-      'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
+      'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULTS.maxReceiveMb * MiB,
       'grpc.max_send_message_length': -1,
-      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 120_000,
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? DEFAULTS.grpc.keepaliveTimeMs,
       ...(options.maxConnectionAgeMs ? { 'grpc.max_connection_age_ms': options.maxConnectionAgeMs } : {}),
-      'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs ?? 30_000,
-      'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 256,
-      'grpc-node.max_session_memory': options.maxSessionMemoryMb ?? 10,
-      ...(options.maxConnectionIdleMs !== 0 ? { 'grpc.max_connection_idle_ms': options.maxConnectionIdleMs ?? 300_000 } : {}),
+      'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs ?? DEFAULTS.grpc.maxConnectionAgeGraceMs,
+      'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? DEFAULTS.grpc.maxConcurrentStreams,
+      'grpc-node.max_session_memory': options.maxSessionMemoryMb ?? DEFAULTS.grpc.maxSessionMemoryMb,
+      ...(options.maxConnectionIdleMs !== 0
+        ? { 'grpc.max_connection_idle_ms': options.maxConnectionIdleMs ?? DEFAULTS.grpc.maxConnectionIdleMs }
+        : {}),
     });
     this.server.addService(
       serviceDefinition(PolicyEngineService),
@@ -87,7 +90,8 @@ export class PolicyServer {
   async listen(): Promise<string[]> {
     const tls = this.options.tls;
     // One watcher for every TCP listener; a certificate that cannot be used stops start-up here.
-    if (tls) this.#certificates = await CertificateFileWatcher.start(tls, tls.refreshMs ?? 10_000, tls.onRejected ?? (() => {}));
+    if (tls)
+      this.#certificates = await CertificateFileWatcher.start(tls, tls.refreshMs ?? DEFAULTS.tlsRefreshMs, tls.onRejected ?? (() => {}));
     for (const address of this.options.listen) {
       const path = socketPath(address);
       if (path !== undefined) await claimSocketPath(path);
@@ -112,7 +116,7 @@ export class PolicyServer {
   }
 
   /** Stop taking work, let in-flight calls finish for up to `graceMs`, then close the listeners (the engine is its owner's to close). */
-  async shutdown(graceMs = 10_000): Promise<void> {
+  async shutdown(graceMs: number = DEFAULTS.graceMs): Promise<void> {
     this.#accepting = false;
     this.health.setStatus('', 'NOT_SERVING');
     this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');

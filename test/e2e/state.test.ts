@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,33 +11,12 @@ import { startDaemon } from '../../src/daemon/daemon.js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { grpcError } from '../helpers/daemon.js';
 import { exampleRequest } from '../helpers/documents.js';
-import { CLI, ROOT, example, fixture } from '../helpers/paths.js';
+import { example, fixture } from '../helpers/paths.js';
+import { killProcess, serveProcess } from '../helpers/serve-process.js';
 
-/** `wasm-policyd serve` as its own process, so that it can be killed the hard way. */
-async function serve(dir: string): Promise<{ process: ChildProcess; client: PolicyEngineClient; log: () => string }> {
-  const socket = `unix://${join(dir, 'policyd.sock')}`;
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--listen', socket, '--threads', '1', '--state-dir', join(dir, 'state'), '--file-root', join(dir, 'files')],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, POLICYD_ADMIN_LISTEN: '' },
-    },
-  );
-  let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  for (let i = 0; i < 200 && !log.includes('"msg":"ready"'); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(log, /"msg":"ready"/, log);
-  return { process: child, client: new PolicyEngineClient(socket), log: () => log };
-}
-
-async function kill(daemon: { process: ChildProcess; client: PolicyEngineClient }): Promise<void> {
-  daemon.client.close();
-  const exited = new Promise((resolve) => daemon.process.on('exit', resolve));
-  daemon.process.kill('SIGKILL');
-  await exited;
-}
+/** `wasm-policyd serve` with a state directory and a file root in `dir`. */
+const serve = (dir: string) => serveProcess(dir, ['--state-dir', join(dir, 'state'), '--file-root', join(dir, 'files')]);
+const kill = killProcess;
 
 const listed = async (c: PolicyEngineClient) => (await c.listPolicies()).policies.map((p) => `${p.name} ${p.digest}`).sort();
 

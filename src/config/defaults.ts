@@ -1,0 +1,40 @@
+/**
+ * Every default of the daemon, once, in the manner of piscina's typed defaults object: the config
+ * schema, the engine, the pool and the server read them here, so a library user (an engine without a
+ * config file) and an operator (the schema) get the same values.
+ */
+export const DEFAULTS = {
+  /** Evaluation timeout when neither request nor policy sets one (Chainloop: 60 s). */
+  timeoutMs: 60_000,
+  maxTimeoutMs: 600_000,
+  memoryLimitMb: 256,
+  maxReceiveMb: 64,
+  maxPolicies: 1000,
+  maxPolicyMb: 1024,
+  maxConcurrentLoads: 4,
+  maxHostCalls: 100,
+  maxViolations: 10_000,
+  maxEventLoopLagMs: 20,
+  graceMs: 10_000,
+  /** The queue is this many evaluations per worker unless set: short, so accepted work waits little. */
+  queuePerWorker: 8,
+  /** Guest logs kept per evaluation, and the largest guest output. */
+  maxLogEntries: 1000,
+  maxOutputMb: 16,
+  /** Extism var store per evaluation (Chainloop: 1 MiB). */
+  maxVarBytes: 2 ** 20,
+  documentParseMs: 10_000,
+  /** How often TLS files are re-read. */
+  tlsRefreshMs: 10_000,
+  http: { maxResponseMb: 50, requestTimeoutMs: 30_000, maxRedirects: 10 },
+  grpc: {
+    keepaliveTimeMs: 120_000,
+    maxConnectionAgeGraceMs: 30_000,
+    maxConcurrentStreams: 256,
+    maxSessionMemoryMb: 10,
+    maxConnectionIdleMs: 300_000,
+  },
+  log: { maxLinesPerSecond: 2000 },
+} as const;
+
+export const MiB = 2 ** 20;
