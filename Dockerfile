@@ -18,6 +18,7 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist/clients ./dist/clients
 COPY --from=build /src/examples/policies ./examples/policies
 # gRPC on all interfaces needs TLS and credentials (or explicit opt-outs); the sidecar manifests use a
 # unix socket instead. Admin (metrics, probes) on 9090.

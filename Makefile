@@ -9,7 +9,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen gen-ts gen-go go-tools helm lint format build examples go-client python-client h2load test run bench soak clean
+.PHONY: all install gen gen-ts gen-go gen-client go-tools helm lint format build ts-client examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -25,6 +25,7 @@ gen: gen-ts gen-go
 gen-ts: install
 	buf lint
 	buf generate
+	buf generate --template buf.gen.client.yaml
 
 gen-go: install go-tools
 	buf generate --template buf.gen.go.yaml
@@ -47,6 +48,10 @@ lint: install
 format: install
 	biome check --write .
 
+## ts-client: the TypeScript client package (clients/typescript: @wasm-policyd/client) into its dist/
+ts-client: gen-ts
+	tsc -p clients/typescript/tsconfig.json
+
 ## build: compile TypeScript into dist/
 build: gen-ts
 	tsc -p tsconfig.json
@@ -66,7 +71,7 @@ python-client:
 	scripts/install-python-grpc.sh
 
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: lint build examples go-client python-client h2load helm
+test: lint build ts-client examples go-client python-client h2load helm
 	@echo "node $$(node --version), go $$(go env GOVERSION)"
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 	@echo "the same suite on Node $$($(NODE24) --version)"

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { ServiceError } from '@grpc/grpc-js';
-import { PolicyEngineClient } from '../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../clients/typescript/src/index.js';
 import { Latencies } from './stats.js';
 
 /**

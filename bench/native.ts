@@ -3,7 +3,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { PolicyEngineClient } from '../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../clients/typescript/src/index.js';
 import { MaterialKind } from '../src/gen/policyengine/v1/engine_pb.js';
 import { compilePolicyModule } from '../src/wasm/inspect.js';
 import runScript from '../src/worker/run-script.js';

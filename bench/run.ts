@@ -3,7 +3,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { PolicyEngineClient } from '../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../clients/typescript/src/index.js';
 import { bigModule, cyclonedx, withCustomSection } from './fixtures.js';
 import { chainloopBaseline, rawInProcess, type InProcessResult } from './in-process.js';
 import { runLoad, startDaemon, startNoopServer, type Daemon, type LoadResult } from './processes.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MaterialKind } from '../src/gen/policyengine/v1/engine_pb.js';
-import { PolicyEngineClient } from '../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../clients/typescript/src/index.js';
 import { cyclonedx } from './fixtures.js';
 import { durationSeconds, evaluateFrame } from './h2load.js';
 import { evaluationOutcomes, startDaemon } from './processes.js';

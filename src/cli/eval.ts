@@ -8,7 +8,7 @@ import { kindFromName, kindName } from '../materials/kinds.js';
 import { parsePolicyDocument, scriptSources } from '../policies/document.js';
 import { StaticDiscovery } from '../discovery/static-backend.js';
 import { renderEvalOutput, type EvalView } from './eval-output.js';
-import { PolicyEngineClient } from './remote-client.js';
+import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 import { withLocalPolicy } from './local-policy.js';
 
 export interface EvalOptions {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
-import type { PolicyEngineClient } from '../../src/cli/remote-client.js';
+import type { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 import { grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { embeddedDocument, exampleRequest } from '../helpers/documents.js';
 import { ROOT, example, exampleMaterial, fixture } from '../helpers/paths.js';

@@ -22,7 +22,7 @@ import { after, before, describe, it } from 'node:test';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
-import { PolicyEngineClient } from '../../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { PolicyEngine } from '../../src/engine/policy-engine.js';

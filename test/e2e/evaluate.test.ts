@@ -6,7 +6,7 @@ import { errorInfo, grpcError, startDaemon, type Daemon } from '../helpers/daemo
 import { embeddedDocument, exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
 import { behaviourModule, wat } from '../helpers/wat.js';
-import type { PolicyEngineClient } from '../../src/cli/remote-client.js';
+import type { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 
 interface Expectation {
   violations: string[];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { pino } from 'pino';
-import { PolicyEngineClient } from '../../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';

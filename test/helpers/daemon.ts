@@ -8,7 +8,7 @@ import { ErrorInfoSchema, type ErrorInfo } from '../../src/gen/google/rpc/error_
 import { StatusSchema } from '../../src/gen/google/rpc/status_pb.js';
 import { PolicyEngine, type EngineOptions } from '../../src/engine/policy-engine.js';
 import { PolicyServer, type ServerOptions } from '../../src/server/server.js';
-import { PolicyEngineClient } from '../../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 
 export interface Daemon {
   server: PolicyServer;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { PolicyEngineClient } from '../../src/cli/remote-client.js';
+import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 import { CLI, ROOT } from './paths.js';
 
 export interface ServeProcess {
