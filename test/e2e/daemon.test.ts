@@ -17,7 +17,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
@@ -32,19 +31,8 @@ import { defaultSocketPath } from '../../src/server/socket-path.js';
 import { makePki } from '../helpers/certificates.js';
 import { grpcError } from '../helpers/daemon.js';
 import { example, exampleMaterial } from '../helpers/paths.js';
+import { capturedLogger } from '../helpers/logs.js';
 import { checkHealth } from '../helpers/standard-services.js';
-
-/** A pino logger whose JSON lines the test can read. */
-function capturedLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
 
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 import { DecisionLog } from '../../src/daemon/decision-log.js';
 import type { EvaluationEvent, EvaluationOutcome } from '../../src/engine/policy-engine.js';
 import { PolicydError } from '../../src/errors/policyd-error.js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
-
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
+import { capturedLogger } from '../helpers/logs.js';
 
 const request = { policy: 'p', material: { content: new Uint8Array(), kind: MaterialKind.EVIDENCE } };
 function ok(id: string, guestLines: number, ignoredArgs: string[] = []): EvaluationEvent {
@@ -31,7 +19,7 @@ function ok(id: string, guestLines: number, ignoredArgs: string[] = []): Evaluat
 
 describe('the decision log (an engine observer)', () => {
   it('writes guest logs, the ignored-arguments warning and one decision line, all with policy, digest and evaluation id', () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger();
     new DecisionLog(logger, { decisions: true, maxLinesPerSecond: 100 }).evaluated(ok('e1', 2, ['extra']));
     assert.deepEqual(
       lines.map((l) => l.msg),
@@ -43,7 +31,7 @@ describe('the decision log (an engine observer)', () => {
   });
 
   it('writes a failure with its reason, and nothing for a request shed before its policy was found', () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger();
     const log = new DecisionLog(logger, { decisions: true, maxLinesPerSecond: 100 });
     log.evaluated({
       policy: 'p',
@@ -62,7 +50,7 @@ describe('the decision log (an engine observer)', () => {
   });
 
   it('keeps to its lines-per-second budget: whole evaluations beyond it are dropped and counted in the next second', () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger();
     let clock = 1_000_000;
     const log = new DecisionLog(logger, { decisions: true, maxLinesPerSecond: 10, now: () => clock });
     for (let i = 0; i < 5; i++) log.evaluated(ok(`e${i}`, 3)); // 4 lines each: two fit, three do not
