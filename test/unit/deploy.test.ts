@@ -69,7 +69,22 @@ describe('Helm chart', () => {
   it('renders valid Kubernetes objects with default values: Deployment, headless Service, HPA, PDB, a token Secret', async () => {
     const docs = helmTemplate(chart);
     for (const doc of docs) await validate(doc);
-    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Secret', 'Service']);
+    assert.deepEqual(docs.map((d) => d.kind).sort(), [
+      'Deployment',
+      'HorizontalPodAutoscaler',
+      'Pod',
+      'PodDisruptionBudget',
+      'Secret',
+      'Service',
+      'ServiceAccount',
+    ]);
+    const deployment = docs.find((d) => d.kind === 'Deployment')!;
+    assert.equal(deployment.spec.template.spec.serviceAccountName, docs.find((d) => d.kind === 'ServiceAccount')!.metadata.name);
+    assert.equal(deployment.spec.template.spec.automountServiceAccountToken, false);
+    assert.equal(container(docs).image, 'ghcr.io/example/wasm-policyd:0.1.0', "image.tag defaults to the chart's appVersion");
+    const test = docs.find((d) => d.kind === 'Pod')!;
+    assert.equal(test.metadata.annotations['helm.sh/hook'], 'test');
+    assert.ok(test.spec.containers[0].args.includes('-service=policyengine.v1.PolicyEngineService'));
     const c = container(docs);
     assert.deepEqual(c.readinessProbe.grpc, { port: 50051, service: 'policyengine.v1.PolicyEngineService' });
     assert.deepEqual(c.livenessProbe.grpc, { port: 50051 });
@@ -109,6 +124,36 @@ describe('Helm chart', () => {
     assert.equal(new Authorizer(config.auth, config.listen, false).anonymous, 'none');
   });
 
+  it('takes scheduling, pull secrets, name overrides and an existing service account', async () => {
+    const docs = helmTemplate(chart, {
+      fullnameOverride: 'policyd',
+      imagePullSecrets: [{ name: 'registry' }],
+      nodeSelector: { 'kubernetes.io/arch': 'amd64' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'policy', effect: 'NoSchedule' }],
+      affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+      serviceAccount: { create: false, name: 'existing' },
+      image: { tag: '9.9.9' },
+    });
+    for (const doc of docs) await validate(doc);
+    const pod = docs.find((d) => d.kind === 'Deployment')!.spec.template.spec;
+    assert.equal(docs.find((d) => d.kind === 'Deployment')!.metadata.name, 'policyd');
+    assert.deepEqual(pod.imagePullSecrets, [{ name: 'registry' }]);
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/arch': 'amd64' });
+    assert.equal(pod.tolerations[0].key, 'dedicated');
+    assert.ok(pod.affinity.podAntiAffinity);
+    assert.equal(pod.serviceAccountName, 'existing');
+    assert.equal(
+      docs.find((d) => d.kind === 'ServiceAccount'),
+      undefined,
+    );
+    assert.equal(container(docs).image, 'ghcr.io/example/wasm-policyd:9.9.9');
+  });
+
+  it('refuses values that do not fit values.schema.json, naming the key', () => {
+    assert.throws(() => helmTemplate(chart, { config: { memoryLimitMb: 'big' } }), /\/config\/memoryLimitMb': got string, want integer/);
+    assert.throws(() => helmTemplate(chart, { replicas: 3 }), /additional properties 'replicas' not allowed/);
+  });
+
   it('switches to TLS, tokens and admin-port probes, and drops HPA/PDB when told to', async () => {
     const docs = helmTemplate(chart, {
       tls: { enabled: true, secretName: 'tls', clientCaKey: 'ca.crt' },
@@ -120,7 +165,7 @@ describe('Helm chart', () => {
       config: { allowedHostnames: ['a.example', '*.b.example'] },
     });
     for (const doc of docs) await validate(doc);
-    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'Service', 'ServiceMonitor']);
+    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'Pod', 'Service', 'ServiceAccount', 'ServiceMonitor']);
     const c = container(docs);
     const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? 'secret']));
     assert.equal(env.POLICYD_TLS_CLIENT_CA, '/tls/ca.crt');
