@@ -10,6 +10,7 @@ import { StaticDiscovery } from '../discovery/static-backend.js';
 import { renderEvalOutput, type EvalView } from './eval-output.js';
 import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 import { withLocalPolicy } from './local-policy.js';
+import { splitPin } from '../policies/loader.js';
 
 export interface EvalOptions {
   policy: string;
@@ -78,7 +79,7 @@ async function remotePolicy(client: PolicyEngineClient, policy: string): Promise
   const bytes = await readFile(policy);
   const scripts: Record<string, Uint8Array> = {};
   for (const source of scriptSources(parsePolicyDocument(bytes, policy))) {
-    const location = source.location?.replace(/@sha256:[0-9a-f]{64}$/, '');
+    const location = source.location === undefined ? undefined : splitPin(source.location).location;
     // Remote refs are the daemon's to resolve; local ones travel in the request.
     if (location === undefined || /^(?!file:)[a-z][a-z0-9+.-]*:\/\//i.test(location)) continue;
     const relative = location.replace(/^file:\/\//, '');

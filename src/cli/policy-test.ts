@@ -9,6 +9,7 @@ import { detectKind } from '../materials/detect.js';
 import { kindFromName } from '../materials/kinds.js';
 import { withLocalPolicy } from './local-policy.js';
 import { renderReport, type CaseResult, type ReportFormat } from './test-report.js';
+import { describeIssues } from '../errors/issues.js';
 
 /**
  * `wasm-policyd test`: table tests for a policy, like `opa test` or `conftest verify`. A YAML file
@@ -71,7 +72,7 @@ export async function runPolicyTests(policyPath: string, casesPath?: string, for
   const file = casesPath ?? join(dirname(policyPath), 'policy.test.yaml');
   const parsed = fileSchema.safeParse(parseYaml(await readFile(file, 'utf8')));
   if (!parsed.success) {
-    throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new Error(`${file}: ${describeIssues(parsed.error)}`);
   }
   return withLocalPolicy(policyPath, async (engine, policy) => {
     const results: CaseResult[] = [];

@@ -3,6 +3,7 @@ import { stringify, parse as parseYaml } from 'yaml';
 import { errorMessage } from '../errors/policyd-error.js';
 import { configSchema, type DaemonConfig } from './schema.js';
 import { SETTINGS, envName, type Setting } from './settings.js';
+import { describeIssues } from '../errors/issues.js';
 
 export class ConfigError extends Error {}
 
@@ -95,9 +96,7 @@ export function loadConfig(sources: ConfigSources): DaemonConfig {
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) {
     const where = sources.file ? ` (file ${sources.file}, environment, flags)` : '';
-    throw new ConfigError(
-      `invalid configuration${where}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
+    throw new ConfigError(`invalid configuration${where}: ${describeIssues(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -43,11 +43,16 @@ export function globMatches(pattern: string, host: string): boolean {
 export function isHostAllowed(url: string, allowed: readonly string[]): boolean {
   let hostname: string;
   try {
-    hostname = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    hostname = urlHostname(url);
   } catch {
     return false;
   }
   return matchesHostPattern(hostname, allowed);
+}
+
+/** A URL's host name without IPv6 brackets (`[::1]` → `::1`), as it is matched and resolved. */
+export function urlHostname(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, '');
 }
 
 /** Exact (case-insensitive) or glob match of a host name — or of another pattern, taken literally. */

@@ -2,7 +2,7 @@ import { DEFAULTS, MiB } from '../config/defaults.js';
 import { Agent, fetch, type Response } from 'undici';
 import { errorMessage, type ErrorData } from '../errors/policyd-error.js';
 import { httpForbiddenMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
-import { isHostAllowed } from './allowed-hosts.js';
+import { isHostAllowed, urlHostname } from './allowed-hosts.js';
 import { PrivateAddressError, guardedLookup, isPrivateAddress } from './address-guard.js';
 
 export interface HttpLimits {
@@ -92,7 +92,7 @@ export async function guardedFetch(req: GuardedRequest, options: GuardOptions): 
   let body = method === 'GET' || method === 'HEAD' ? undefined : req.body;
   for (let hop = 0; hop <= options.maxRedirects; hop++) {
     if (options.allowed && !isHostAllowed(url, options.allowed)) return { refused: 'host', url };
-    const literal = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    const literal = urlHostname(url);
     if (!options.allowPrivateNetwork && isPrivateAddress(literal)) return { refused: 'private', url, address: literal };
     let res: Response;
     try {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { kindFromName } from '../materials/kinds.js';
+import { describeIssues } from '../errors/issues.js';
 
 /**
  * Chainloop's `Policy` document (workflowcontract.v1 crafting_schema.proto), parsed the way
@@ -92,10 +93,6 @@ export interface ScriptSource {
   field: string;
 }
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(document)'}: ${issue.message}`).join('; ');
-}
-
 /** Parses YAML or JSON bytes (JSON is YAML) into a validated policy document. */
 export function parsePolicyDocument(bytes: Uint8Array, source = 'policy document'): PolicyDocument {
   let raw: unknown;
@@ -114,7 +111,7 @@ export function parsePolicyDocument(bytes: Uint8Array, source = 'policy document
   }
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) {
-    throw new PolicydError('INVALID_DOCUMENT', `${source} is not a valid Chainloop Policy: ${formatIssues(parsed.error)}`);
+    throw new PolicydError('INVALID_DOCUMENT', `${source} is not a valid Chainloop Policy: ${describeIssues(parsed.error, '(document)')}`);
   }
   return parsed.data;
 }

@@ -63,7 +63,7 @@ const PIN = /@sha256:([0-9a-f]{64})$/;
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Splits `path@sha256:<hex>` into the location and its expected digest. */
-function splitPin(ref: string): { location: string; pin?: string } {
+export function splitPin(ref: string): { location: string; pin?: string } {
   const m = PIN.exec(ref);
   return m ? { location: ref.slice(0, m.index), pin: `sha256:${m[1]}` } : { location: ref };
 }
