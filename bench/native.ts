@@ -7,11 +7,11 @@ import { PolicyEngineClient } from '../clients/typescript/src/index.js';
 import { MaterialKind } from '../src/gen/policyengine/v1/engine_pb.js';
 import { compilePolicyModule } from '../src/wasm/inspect.js';
 import runScript from '../src/worker/run-script.js';
-import type { ScriptTask } from '../src/worker/protocol.js';
+import { scriptTask } from '../src/worker/task.js';
 import { cyclonedx } from './fixtures.js';
 import { cpuSeconds, evaluateFrame, h2load, type H2loadResult } from './h2load.js';
 import { chainloopBaseline } from './in-process.js';
-import { evaluationOutcomes, startDaemon, startNoopServer } from './processes.js';
+import { SATURATION_FLAGS, evaluationOutcomes, startDaemon, startNoopServer } from './processes.js';
 import { percentile } from './stats.js';
 
 /**
@@ -62,16 +62,7 @@ const ceiling = {
 noop.stop();
 
 log('daemon (2 workers; queue deep enough for 32 streams, load shedding off, so nothing is refused)');
-const daemon = await startDaemon(join(dir, 'd.sock'), [
-  '--threads',
-  '2',
-  '--max-queue',
-  '64',
-  '--max-event-loop-lag-ms',
-  '0',
-  '--admin-listen',
-  '127.0.0.1:0',
-]);
+const daemon = await startDaemon(join(dir, 'd.sock'), SATURATION_FLAGS);
 const pid = daemon.child.pid!;
 const client = new PolicyEngineClient(daemon.unix);
 await client.loadPolicy({ source: { case: 'wasmModule', value: trivialWasm }, name: 'trivial' });
@@ -88,23 +79,14 @@ await daemon.stop();
 
 log('in process: the same evaluation as a pool worker runs it (trivial policy, this thread)');
 const facts = await compilePolicyModule(trivialWasm, 'trivial', 256);
-const task: ScriptTask = {
-  module: facts.module,
-  proxy: facts.proxy,
+const task = scriptTask(facts, {
   instanceKey: 'trivial',
   input: sbom,
-  useWasi: facts.usesWasi,
-  memoryLimitPages: 256,
-  maxOutputBytes: 2 ** 20,
-  maxVarBytes: 2 ** 20,
   policyName: 'trivial',
   logLevel: 'error',
+  maxOutputBytes: 2 ** 20,
   maxLogEntries: 100,
-  maxHostCalls: 100,
-  maxViolations: 10_000,
-  includeRawOutput: false,
-  allowedHosts: [],
-};
+});
 const inProcess: number[] = [];
 const until = performance.now() + SECONDS * 1000;
 while (performance.now() < until) {

@@ -30,6 +30,12 @@ export async function evaluationOutcomes(admin: string): Promise<Record<string, 
   return counts;
 }
 
+/**
+ * The daemon as the native load generator drives it: two workers, a queue deep enough for 32 streams
+ * and load shedding off, so nothing is refused; the admin port for the outcome counts.
+ */
+export const SATURATION_FLAGS = ['--threads', '2', '--max-queue', '64', '--max-event-loop-lag-ms', '0', '--admin-listen', '127.0.0.1:0'];
+
 /** Starts `wasm-policyd serve` as its own process and waits until it is ready. */
 export function startDaemon(socket: string, flags: string[] = []): Promise<Daemon> {
   const child = spawn(

@@ -7,7 +7,7 @@ import { MaterialKind } from '../src/gen/policyengine/v1/engine_pb.js';
 import { PolicyEngineClient } from '../clients/typescript/src/index.js';
 import { cyclonedx } from './fixtures.js';
 import { durationSeconds, evaluateFrame } from './h2load.js';
-import { evaluationOutcomes, startDaemon } from './processes.js';
+import { SATURATION_FLAGS, evaluationOutcomes, startDaemon } from './processes.js';
 
 /**
  * The memory soak (`make soak`): the daemon's RSS against evaluations of a WASI policy — Chainloop's
@@ -28,16 +28,7 @@ const step = Number(o.step);
 const METHOD = '/policyengine.v1.PolicyEngineService/Evaluate';
 
 const dir = mkdtempSync(join(tmpdir(), 'policyd-soak-'));
-const daemon = await startDaemon(join(dir, 'd.sock'), [
-  '--threads',
-  '2',
-  '--max-queue',
-  '64',
-  '--max-event-loop-lag-ms',
-  '0',
-  '--admin-listen',
-  '127.0.0.1:0',
-]);
+const daemon = await startDaemon(join(dir, 'd.sock'), SATURATION_FLAGS);
 const client = new PolicyEngineClient(daemon.tcp);
 const wasm = readFileSync(new URL('../../../shared/fixtures/chainloop/simple_test_policy.wasm', import.meta.url));
 await client.loadPolicy({ source: { case: 'wasmModule', value: wasm }, name: 'tinygo', kinds: [MaterialKind.SBOM_CYCLONEDX_JSON] });

@@ -15,6 +15,7 @@ import { EventLoopLag } from './event-loop-lag.js';
 import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
 import { DocumentParser } from '../policies/document-parser.js';
+import { scriptTask } from '../worker/task.js';
 import { resolvePolicy, type PolicySource, type ResolvedPolicy, type SelfContainedSource } from '../policies/loader.js';
 import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
@@ -271,24 +272,20 @@ export class PolicyEngine {
   }
 
   #task(policy: LoadedPolicy, script: LoadedScript, input: Uint8Array, args: string | undefined, includeRaw: boolean): ScriptTask {
-    return {
-      module: script.facts.module,
-      proxy: script.facts.proxy,
+    const o = this.#options;
+    return scriptTask(script.facts, {
       instanceKey: `${script.digest}/${script.facts.memoryLimitPages}`,
       input,
       args,
-      useWasi: script.facts.usesWasi,
-      memoryLimitPages: script.facts.memoryLimitPages,
-      maxOutputBytes: this.#options.maxOutputBytes,
-      maxVarBytes: this.#options.maxVarBytes,
       policyName: policy.name,
-      logLevel: this.#options.guestLogLevel,
-      maxLogEntries: this.#options.maxLogEntries,
-      maxHostCalls: this.#options.maxHostCalls,
-      maxViolations: this.#options.maxViolations,
+      logLevel: o.guestLogLevel,
+      maxOutputBytes: o.maxOutputBytes,
+      maxVarBytes: o.maxVarBytes,
+      maxLogEntries: o.maxLogEntries,
+      maxHostCalls: o.maxHostCalls,
+      maxViolations: o.maxViolations,
       includeRawOutput: includeRaw,
-      allowedHosts: [],
-    };
+    });
   }
 
   #report(event: EvaluationEvent): void {

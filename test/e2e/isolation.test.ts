@@ -4,6 +4,7 @@ import { compilePolicyModule } from '../../src/wasm/inspect.js';
 import { GuestLogs } from '../../src/worker/guest-logs.js';
 import { Host, hostFor } from '../../src/worker/instances.js';
 import type { ScriptTask } from '../../src/worker/protocol.js';
+import { scriptTask } from '../../src/worker/task.js';
 import { BLOCK_FUNCTION, wat } from '../helpers/wat.js';
 
 /**
@@ -66,24 +67,15 @@ const OBSERVER = `(module
 
 async function observerTask(input: number, args?: string): Promise<ScriptTask> {
   const facts = await compilePolicyModule(await wat(OBSERVER), 'observer', 64);
-  return {
-    module: facts.module,
-    proxy: facts.proxy,
+  return scriptTask(facts, {
     instanceKey: 'observer',
     input: new Uint8Array([input]),
     args,
-    useWasi: facts.usesWasi,
-    memoryLimitPages: 64,
-    maxOutputBytes: 2 ** 20,
-    maxVarBytes: 2 ** 20,
     policyName: 'observer',
     logLevel: 'error',
+    maxOutputBytes: 2 ** 20,
     maxLogEntries: 10,
-    maxHostCalls: 100,
-    maxViolations: 10_000,
-    includeRawOutput: false,
-    allowedHosts: [],
-  };
+  });
 }
 
 const hex = (bytes: Uint8Array | null) => Buffer.from(bytes ?? []).toString('hex');

@@ -9,29 +9,20 @@ import { compilePolicyModule } from '../../src/wasm/inspect.js';
 import { GuestLogs } from '../../src/worker/guest-logs.js';
 import { hostFor } from '../../src/worker/instances.js';
 import runScript from '../../src/worker/run-script.js';
-import type { ScriptTask } from '../../src/worker/protocol.js';
+import { scriptTask } from '../../src/worker/task.js';
 
 const [path, count] = process.argv.slice(2) as [string, string];
 const evaluations = Number(count);
 const gc = (globalThis as { gc?: () => void }).gc!;
 const facts = await compilePolicyModule(readFileSync(path), path, 256);
-const task: ScriptTask = {
-  module: facts.module,
-  proxy: facts.proxy,
+const task = scriptTask(facts, {
   instanceKey: path,
   input: new TextEncoder().encode('{"a":1}'),
-  useWasi: facts.usesWasi,
-  memoryLimitPages: 256,
-  maxOutputBytes: 2 ** 20,
-  maxVarBytes: 2 ** 20,
   policyName: 'soak',
   logLevel: 'error',
+  maxOutputBytes: 2 ** 20,
   maxLogEntries: 100,
-  maxHostCalls: 100,
-  maxViolations: 10_000,
-  includeRawOutput: false,
-  allowedHosts: [],
-};
+});
 // Each evaluation is its own worker task, so the event loop turns between them (V8 frees wasm memories then).
 const nextTask = () => new Promise((resolve) => setImmediate(resolve));
 const settle = async () => {
