@@ -8,6 +8,7 @@ import { kindFromName, kindName } from '../materials/kinds.js';
 import { parsePolicyDocument, scriptSources } from '../policies/document.js';
 import { StaticDiscovery } from '../discovery/static-backend.js';
 import { renderEvalOutput, type EvalView } from './eval-output.js';
+import { isOciRef } from '../oci/reference.js';
 import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
 import { withLocalPolicy } from './local-policy.js';
 import { splitPin } from '../policies/loader.js';
@@ -27,6 +28,8 @@ export interface EvalOptions {
   token?: string;
   /** Exit 1 when the policy reports violations (for CI). */
   fail?: boolean;
+  plainHttp?: boolean;
+  dockerConfig?: string;
 }
 
 /** The material bytes: a file, or for a container image the reference itself. */
@@ -66,11 +69,17 @@ async function evalLocal(opts: EvalOptions, kind: MaterialKind, content: Uint8Ar
       return { findingType: policy.findingType, ...outcome.result, raw: outcome.raw };
     },
     { http: { allowPrivateNetwork: opts.allowPrivateNetwork }, discovery },
+    opts,
   );
 }
 
-/** Loads the policy file (with the scripts it names) on the daemon, or uses a loaded name/digest. */
+/** Loads the policy file (with the scripts it names) or oci:// ref on the daemon, or uses a loaded name/digest. */
 async function remotePolicy(client: PolicyEngineClient, policy: string): Promise<{ ref: string; findingType: string }> {
+  if (isOciRef(policy)) {
+    // Pulled by the daemon, with its own registry settings and credentials.
+    const { policy: loaded } = await client.loadPolicy({ source: { case: 'ref', value: policy } });
+    return { ref: loaded!.digest, findingType: loaded!.findingType };
+  }
   if (!existsSync(policy)) {
     const listed = await client.listPolicies();
     const found = listed.policies.find((p) => p.name === policy || p.digest === policy);

@@ -7,6 +7,7 @@ import { runEval } from './eval.js';
 import { commaList, keyValue, keyValueList } from './key-values.js';
 import { runLint } from './lint.js';
 import { runPolicyTests } from './policy-test.js';
+import { runPush } from './push.js';
 import { REPORT_FORMATS } from './test-report.js';
 import { runConfig, runServe } from './serve.js';
 import { addSettingOptions } from './settings-options.js';
@@ -15,6 +16,13 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
   return n;
+}
+
+/** How the CLI reaches a registry for oci:// refs (the daemon has its own settings: oci.*). */
+function withRegistryOptions(command: Command): Command {
+  return command
+    .option('--plain-http', 'speak plain HTTP to the registry of an oci:// ref (a local registry)', false)
+    .option('--docker-config <file>', 'Docker config file with registry credentials (default: $DOCKER_CONFIG or ~/.docker)');
 }
 
 /** The package root is three levels up from dist/src/cli/ (in the checkout and in the image). */
@@ -39,10 +47,9 @@ addSettingOptions(
   runConfig(command);
 });
 
-program
-  .command('eval')
+withRegistryOptions(program.command('eval'))
   .description('evaluate a policy against a material and print the JSON `chainloop policy devel eval` prints')
-  .requiredOption('-p, --policy <policy>', 'policy.yaml (or, with --server, a loaded policy name or digest)')
+  .requiredOption('-p, --policy <policy>', 'policy.yaml or oci:// ref (or, with --server, a loaded policy name or digest)')
   .requiredOption('--material <path>', 'material file (for CONTAINER_IMAGE, an image reference)')
   .option('--kind <kind>', `material kind (${allKindNames().slice(0, 4).join(', ')}, …); detected when omitted`)
   .option('--input <key=value>', 'policy argument, repeatable; a later value for the same key wins', keyValue, {})
@@ -59,22 +66,32 @@ program
     await runEval({ ...opts, annotation: opts.annotation, allowedHostnames: opts.allowedHostnames });
   });
 
-program
-  .command('lint')
+withRegistryOptions(program.command('lint'))
   .description('check a policy document and its WebAssembly scripts')
-  .requiredOption('-p, --policy <path>', 'policy.yaml', 'policy.yaml')
+  .requiredOption('-p, --policy <path>', 'policy.yaml or oci:// ref', 'policy.yaml')
   .action(async (opts) => {
-    if (!(await runLint(opts.policy))) process.exitCode = 1;
+    if (!(await runLint(opts.policy, opts))) process.exitCode = 1;
   });
 
-program
-  .command('test')
+withRegistryOptions(program.command('test'))
   .description('run the table tests of a policy (policy.test.yaml beside it: materials, args and expected results)')
-  .requiredOption('-p, --policy <path>', 'policy.yaml', 'policy.yaml')
+  .requiredOption('-p, --policy <path>', 'policy.yaml or oci:// ref', 'policy.yaml')
   .option('--cases <file>', 'test cases (default: policy.test.yaml beside the policy)')
   .addOption(new Option('--format <format>', 'report format').choices(REPORT_FORMATS).default('text'))
   .action(async (opts) => {
-    if (!(await runPolicyTests(opts.policy, opts.cases, opts.format))) process.exitCode = 1;
+    if (!(await runPolicyTests(opts.policy, opts.cases, opts.format, opts))) process.exitCode = 1;
+  });
+
+withRegistryOptions(program.command('push'))
+  .description('publish a policy (document and modules) to an OCI registry, optionally signed; prints its digest')
+  .argument('<ref>', 'oci://registry/repository:tag')
+  .requiredOption('-p, --policy <path>', 'policy.yaml', 'policy.yaml')
+  .option(
+    '--sign-key <file>',
+    'PEM private key to sign the pushed manifest with (a cosign-compatible Sigstore bundle; passphrase from POLICYD_SIGN_KEY_PASSPHRASE)',
+  )
+  .action(async (ref: string, opts) => {
+    await runPush(opts.policy, ref, opts);
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -7,7 +7,9 @@ import type { PolicyEngine } from '../engine/policy-engine.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { detectKind } from '../materials/detect.js';
 import { kindFromName } from '../materials/kinds.js';
+import { isOciRef } from '../oci/reference.js';
 import { withLocalPolicy } from './local-policy.js';
+import type { RegistryFlags } from './push.js';
 import { renderReport, type CaseResult, type ReportFormat } from './test-report.js';
 import { describeIssues } from '../errors/issues.js';
 
@@ -68,20 +70,31 @@ async function runCase(engine: PolicyEngine, digest: string, base: string, c: Ca
 }
 
 /** Runs the cases and prints the report in `format`. Returns whether all passed. */
-export async function runPolicyTests(policyPath: string, casesPath?: string, format: ReportFormat = 'text'): Promise<boolean> {
+export async function runPolicyTests(
+  policyPath: string,
+  casesPath?: string,
+  format: ReportFormat = 'text',
+  registry: RegistryFlags = {},
+): Promise<boolean> {
+  if (casesPath === undefined && isOciRef(policyPath)) throw new Error(`${policyPath}: give the test cases with --cases`);
   const file = casesPath ?? join(dirname(policyPath), 'policy.test.yaml');
   const parsed = fileSchema.safeParse(parseYaml(await readFile(file, 'utf8')));
   if (!parsed.success) {
     throw new Error(`${file}: ${describeIssues(parsed.error)}`);
   }
-  return withLocalPolicy(policyPath, async (engine, policy) => {
-    const results: CaseResult[] = [];
-    for (const c of parsed.data.cases) {
-      const started = performance.now();
-      const problem = await runCase(engine, policy.digest, dirname(file), c);
-      results.push({ name: c.name, problem, seconds: (performance.now() - started) / 1000 });
-    }
-    process.stdout.write(renderReport(policy.name, results, format));
-    return results.every((r) => r.problem === undefined);
-  });
+  return withLocalPolicy(
+    policyPath,
+    async (engine, policy) => {
+      const results: CaseResult[] = [];
+      for (const c of parsed.data.cases) {
+        const started = performance.now();
+        const problem = await runCase(engine, policy.digest, dirname(file), c);
+        results.push({ name: c.name, problem, seconds: (performance.now() - started) / 1000 });
+      }
+      process.stdout.write(renderReport(policy.name, results, format));
+      return results.every((r) => r.problem === undefined);
+    },
+    {},
+    registry,
+  );
 }

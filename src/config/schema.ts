@@ -41,6 +41,24 @@ export const configSchema = z.strictObject({
       requestTimeoutMs: positive.default(DEFAULTS.http.requestTimeoutMs),
     })
     .prefault({}),
+  oci: z
+    .strictObject({
+      /** Registries (`host:port`) spoken to over plain HTTP. */
+      plainHttp: z.array(z.string().min(1)).default([]),
+      allowPrivateNetwork: z.boolean().default(false),
+      /** Docker config file with registry credentials; empty: $DOCKER_CONFIG/config.json or ~/.docker/config.json. */
+      dockerConfig: z.string().default(''),
+      /** Repositories (`oci://registry/repository`) an evaluation naming an unknown digest is fetched from. */
+      onDemand: z.array(z.string().startsWith('oci://', 'onDemand entries are oci://registry/repository')).default([]),
+    })
+    .prefault({}),
+  signatures: z
+    .strictObject({
+      /** PEM public keys (cosign.pub); set: only OCI policies signed by one of them load. */
+      keys: z.array(z.string().min(1)).default([]),
+      allowUnsigned: z.boolean().default(false),
+    })
+    .prefault({}),
   discovery: z
     .strictObject({
       grpcAddress: z.string().optional(),

@@ -29,7 +29,8 @@ export const SETTINGS: Setting[] = [
     path: 'policies',
     type: 'list',
     flag: 'policy',
-    description: 'policy documents, or directories of them, loaded at start-up and watched for changes',
+    description:
+      'policy documents, or directories of them, loaded at start-up and watched for changes; or oci://registry/repository[:tag|@sha256:…] refs, pulled at start-up',
   },
   { path: 'watch', type: 'boolean', description: 'reload policies when their files change' },
   { path: 'threads', type: 'number', description: 'worker threads (0: from the cgroup CPU quota, else the CPU count)' },
@@ -102,6 +103,29 @@ export const SETTINGS: Setting[] = [
   },
   { path: 'http.maxResponseMb', type: 'number', description: 'largest HTTP response a policy may read, in MiB (Chainloop: 50)' },
   { path: 'http.requestTimeoutMs', type: 'number', description: 'timeout of one HTTP request made by a policy' },
+  { path: 'oci.plainHttp', type: 'list', description: 'registries (host:port) spoken to over plain HTTP instead of HTTPS' },
+  {
+    path: 'oci.allowPrivateNetwork',
+    type: 'boolean',
+    description: 'let registries resolve to loopback, private and link-local addresses (off: the SSRF guard applies)',
+  },
+  {
+    path: 'oci.dockerConfig',
+    type: 'string',
+    description: 'Docker config file with registry credentials (empty: $DOCKER_CONFIG/config.json or ~/.docker/config.json)',
+  },
+  {
+    path: 'oci.onDemand',
+    type: 'list',
+    description: 'repositories (oci://registry/repository) an Evaluate naming an unknown sha256 digest is pulled from',
+  },
+  {
+    path: 'signatures.keys',
+    type: 'list',
+    flag: 'signature-key',
+    description: 'PEM public keys (cosign.pub); when set, only OCI policies signed by one of them load',
+  },
+  { path: 'signatures.allowUnsigned', type: 'boolean', description: 'with signatures.keys: still load policies sent as bytes or files' },
   {
     path: 'discovery.grpcAddress',
     type: 'string',

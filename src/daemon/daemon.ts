@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { MiB } from '../config/defaults.js';
@@ -5,7 +7,11 @@ import type { DaemonConfig } from '../config/schema.js';
 import type { DiscoveryBackend } from '../discovery/backend.js';
 import { GrpcDiscovery } from '../discovery/grpc-backend.js';
 import { StaticDiscovery } from '../discovery/static-backend.js';
-import { PolicyEngine } from '../engine/policy-engine.js';
+import { PolicyEngine, type EngineOptions } from '../engine/policy-engine.js';
+import { errorMessage } from '../errors/policyd-error.js';
+import { isOciRef } from '../oci/reference.js';
+import { RegistryClient } from '../oci/registry-client.js';
+import { SignatureVerifier } from '../oci/signatures.js';
 import { Authorizer } from '../server/authorization.js';
 import { PolicyServer } from '../server/server.js';
 import { startAdminServer } from './admin-server.js';
@@ -31,6 +37,19 @@ function discoveryFrom(config: DaemonConfig): DiscoveryBackend | undefined {
   if (d.grpcAddress) return new GrpcDiscovery({ address: d.grpcAddress, token: d.grpcToken, tls: d.grpcTls });
   if (d.file) return new StaticDiscovery(d.file);
   return undefined;
+}
+
+/** The keys policies must be signed with, read (and checked to be public keys) at start. */
+function signaturesFrom(config: DaemonConfig): EngineOptions['signatures'] {
+  if (config.signatures.keys.length === 0) return undefined;
+  const keys = config.signatures.keys.map((file) => {
+    try {
+      return { name: file, key: createPublicKey(readFileSync(file)) };
+    } catch (err) {
+      throw new Error(`signatures.keys: ${file} is not a PEM public key (${errorMessage(err)}); give the cosign.pub of the signing key`);
+    }
+  });
+  return { verifier: new SignatureVerifier(keys), allowUnsigned: config.signatures.allowUnsigned };
 }
 
 /** Everything `serve` runs, assembled from one validated configuration. */
@@ -62,6 +81,16 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     },
     guestLogLevel: config.guestLogLevel,
     discovery: discoveryFrom(config),
+    oci: {
+      client: new RegistryClient({
+        plainHttp: config.oci.plainHttp,
+        allowPrivateNetwork: config.oci.allowPrivateNetwork,
+        dockerConfig: config.oci.dockerConfig || undefined,
+        requestTimeoutMs: config.http.requestTimeoutMs,
+      }),
+      onDemand: config.oci.onDemand,
+    },
+    signatures: signaturesFrom(config),
     observers: [metrics, new DecisionLog(logger, { decisions: config.log.decisions, maxLinesPerSecond: config.log.maxLinesPerSecond })],
   });
   metrics.watch(engine);
@@ -89,7 +118,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     maxSessionMemoryMb: config.grpc.maxSessionMemoryMb,
     maxConnectionIdleMs: config.grpc.maxConnectionIdleMs,
   });
-  const policies = new PolicyDirectory(engine, config.policies, logger);
+  const files = config.policies.filter((p) => !isOciRef(p));
+  const pulled = config.policies.filter(isOciRef);
+  const policies = new PolicyDirectory(engine, files, logger);
   let ready = false;
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
   try {
@@ -98,8 +129,14 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger.info({ addresses, admin: admin?.address, threads: engine.pool.threads }, 'listening');
     // What the API loaded before a restart comes first; the operator's files then win on a shared name.
     if (state) logger.info({ stateDir: state.dir, ...(await state.restore(engine)) }, 'state restored');
+    // Pulled before the files, which win on a shared name. A configured ref that cannot be pulled stops
+    // the start: a replica must not report ready without a policy its operator asked for.
+    for (const ref of pulled) {
+      const { policy } = await engine.load({ type: 'ref', ref });
+      logger.info({ policy: policy.name, digest: policy.digest, ref }, 'policy pulled');
+    }
     await policies.loadAll();
-    if (config.watch && config.policies.length > 0) policies.watch();
+    if (config.watch && files.length > 0) policies.watch();
     server.markReady();
     ready = true;
     logger.info({ policies: engine.policyCount }, 'ready');

@@ -10,7 +10,8 @@
  * its name, loads the policy again and checks that it has the recorded digest; what fails is logged
  * and skipped, never a reason not to start.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256 } from '../policies/digest.js';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -22,7 +23,9 @@ import type { PolicyStore } from '../server/policy-service.js';
 
 type StoredSource =
   | { type: 'document'; document: string; scripts: Record<string, string>; label?: string }
-  | { type: 'module'; module: string; name: string; kinds: MaterialKind[] };
+  | { type: 'module'; module: string; name: string; kinds: MaterialKind[] }
+  /** An OCI artifact as pulled: its manifest, blobs and signatures, checked again when restored. */
+  | { type: 'artifact'; ref: string; manifest: string; blobs: string[]; signatures: string[] };
 
 interface PolicyRecord {
   version: 1;
@@ -32,7 +35,17 @@ interface PolicyRecord {
   source: StoredSource;
 }
 
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+function blobsOf(source: StoredSource): string[] {
+  switch (source.type) {
+    case 'module':
+      return [source.module];
+    case 'artifact':
+      return [source.manifest, ...source.blobs, ...source.signatures];
+    case 'document':
+      return [source.document, ...Object.values(source.scripts)];
+  }
+}
+
 const blobFile = (digest: string) => digest.replace(':', '-');
 
 export class PolicyState implements PolicyStore {
@@ -80,6 +93,13 @@ export class PolicyState implements PolicyStore {
   async #store(source: SelfContainedSource): Promise<StoredSource> {
     if (source.type === 'module')
       return { type: 'module', module: await this.#putBlob(source.bytes), name: source.name, kinds: source.kinds };
+    if (source.type === 'artifact') {
+      const blobs: string[] = [];
+      for (const bytes of Object.values(source.blobs)) blobs.push(await this.#putBlob(bytes));
+      const signatures: string[] = [];
+      for (const bytes of source.signatures) signatures.push(await this.#putBlob(bytes));
+      return { type: 'artifact', ref: source.ref, manifest: await this.#putBlob(source.manifest), blobs, signatures };
+    }
     const scripts: Record<string, string> = {};
     for (const [key, bytes] of Object.entries(source.scripts)) scripts[key] = await this.#putBlob(bytes);
     return { type: 'document', document: await this.#putBlob(source.bytes), scripts, label: source.label };
@@ -88,6 +108,12 @@ export class PolicyState implements PolicyStore {
   async #replay(stored: StoredSource): Promise<SelfContainedSource> {
     if (stored.type === 'module')
       return { type: 'module', bytes: await this.#getBlob(stored.module), name: stored.name, kinds: stored.kinds };
+    if (stored.type === 'artifact') {
+      const blobs: Record<string, Uint8Array> = {};
+      for (const digest of stored.blobs) blobs[digest] = await this.#getBlob(digest);
+      const signatures = await Promise.all(stored.signatures.map((d) => this.#getBlob(d)));
+      return { type: 'artifact', ref: stored.ref, manifest: await this.#getBlob(stored.manifest), blobs, signatures };
+    }
     const scripts: Record<string, Uint8Array> = {};
     for (const [key, digest] of Object.entries(stored.scripts)) scripts[key] = await this.#getBlob(digest);
     return { type: 'document', bytes: await this.#getBlob(stored.document), scripts, label: stored.label };
@@ -158,8 +184,7 @@ export class PolicyState implements PolicyStore {
     const used = new Set<string>();
     for (const file of await this.#records()) {
       const { source } = await this.#read(file);
-      for (const digest of source.type === 'module' ? [source.module] : [source.document, ...Object.values(source.scripts)])
-        used.add(blobFile(digest));
+      for (const digest of blobsOf(source)) used.add(blobFile(digest));
     }
     for (const file of await readdir(this.#blobs).catch(() => [] as string[])) {
       if (!used.has(file)) await rm(join(this.#blobs, file), { force: true });

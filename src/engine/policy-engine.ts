@@ -15,6 +15,10 @@ import { EventLoopLag } from './event-loop-lag.js';
 import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
 import { DocumentParser } from '../policies/document-parser.js';
+import { pullPolicy } from '../oci/distribution.js';
+import { atDigest, formatOciReference, parseOciReference, type OciReference } from '../oci/reference.js';
+import type { RegistryClient } from '../oci/registry-client.js';
+import type { SignatureVerifier } from '../oci/signatures.js';
 import { scriptTask } from '../worker/task.js';
 import { resolvePolicy, type PolicySource, type ResolvedPolicy, type SelfContainedSource } from '../policies/loader.js';
 import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
@@ -66,6 +70,13 @@ export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'work
   /** Answers chainloop_discover; without one the guest gets 0, as in Chainloop without a control plane. */
   discovery?: DiscoveryBackend;
   observers?: EngineObserver[];
+  /**
+   * Registry access for `oci://` refs; undefined: they are refused. An evaluation naming an unknown
+   * digest is looked up in the `onDemand` repositories (`oci://registry/repository`) and loaded.
+   */
+  oci?: { client: RegistryClient; onDemand?: string[] };
+  /** Set: policies load only as OCI artifacts signed by one of the verifier's keys, unless unsigned ones are allowed. */
+  signatures?: { verifier: SignatureVerifier; allowUnsigned: boolean };
   /** Refuse new evaluations (OVERLOADED) while the main thread's event loop runs this late; 0: never. */
   maxEventLoopLagMs?: number;
 }
@@ -128,6 +139,7 @@ export interface EvaluationOutcome {
 }
 
 const PROBE_TIMEOUT_MS = 10_000;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** True for a buffer made for this evaluation (not a view into a request or Node's shared pool). */
 function ownsWholeBuffer(bytes: Uint8Array): boolean {
@@ -143,7 +155,19 @@ export class PolicyEngine {
   readonly #registry = new PolicyRegistry();
   readonly pool: ScriptPool;
   readonly #options: Required<
-    Omit<EngineOptions, 'threads' | 'maxQueue' | 'http' | 'discovery' | 'observers' | 'maxEventLoopLagMs' | 'fileRoot' | 'documentParseMs'>
+    Omit<
+      EngineOptions,
+      | 'threads'
+      | 'maxQueue'
+      | 'http'
+      | 'discovery'
+      | 'observers'
+      | 'maxEventLoopLagMs'
+      | 'fileRoot'
+      | 'documentParseMs'
+      | 'oci'
+      | 'signatures'
+    >
   > & {
     http: HttpLimits;
     fileRoot: string | undefined;
@@ -154,6 +178,13 @@ export class PolicyEngine {
   readonly #discovery: DiscoveryBackend | undefined;
   #loading = 0;
   readonly #documents: DocumentParser;
+  readonly #registryClient: RegistryClient | undefined;
+  readonly #onDemand: OciReference[];
+  readonly #signatures: EngineOptions['signatures'];
+  /** Versions loaded on demand, least recently used first: the first to go when the budget is reached. */
+  readonly #fetched = new Set<string>();
+  /** On-demand loads in progress, by digest: concurrent evaluations of a new digest pull it once. */
+  readonly #pulling = new Map<string, Promise<LoadedPolicy | undefined>>();
 
   constructor(options: EngineOptions = {}) {
     this.#observers = options.observers ?? [];
@@ -185,6 +216,9 @@ export class PolicyEngine {
     this.#maxLagMs = options.maxEventLoopLagMs ?? 0;
     this.#lag = this.#maxLagMs > 0 ? new EventLoopLag() : undefined;
     this.#discovery = options.discovery;
+    this.#registryClient = options.oci?.client;
+    this.#onDemand = (options.oci?.onDemand ?? []).map((r) => parseOciReference(r));
+    this.#signatures = options.signatures;
   }
 
   /** The limits a policy runs under: what it asks for, within the server's bounds. */
@@ -217,16 +251,25 @@ export class PolicyEngine {
     }
   }
 
-  async load(source: PolicySource, limits?: RequestedLimits): Promise<LoadResult> {
+  async load(source: PolicySource, limits?: RequestedLimits, { byName = true }: { byName?: boolean } = {}): Promise<LoadResult> {
     if (this.#loading >= this.#options.maxConcurrentLoads) {
       for (const o of this.#observers) o.loadFailed('OVERLOADED');
       throw new PolicydError('OVERLOADED', `${this.#loading} policy loads are already running (maxConcurrentLoads); retry with backoff`);
     }
     this.#loading++;
     try {
+      const client = this.#registryClient;
       const resolved = await resolvePolicy(source, {
         fileRoot: this.#options.fileRoot,
         parseDocument: (bytes, label) => this.#documents.parse(bytes, label),
+        pullArtifact: client
+          ? (ref) =>
+              pullPolicy(client, parseOciReference(ref), {
+                maxBytes: this.#options.maxPolicyBytes,
+                signatures: this.#signatures !== undefined,
+              })
+          : undefined,
+        signatures: this.#signatures,
         fetchRemote: (url) =>
           fetchDocument(url, {
             ...DEFAULT_REMOTE_FETCH,
@@ -234,9 +277,11 @@ export class PolicyEngine {
             allowPrivateNetwork: this.#options.http.allowPrivateNetwork,
           }),
       });
+      if (!byName) this.#makeRoomFor(resolved);
       this.#checkBudget(resolved);
       try {
-        return { ...(await this.#registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy))), replay: resolved.replay };
+        const added = await this.#registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy), { byName });
+        return { ...added, replay: resolved.replay };
       } catch (err) {
         throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;
       }
@@ -302,14 +347,17 @@ export class PolicyEngine {
         `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`,
       );
     }
-    const policy = this.#registry.get(req.policy);
+    const policy = this.#registry.get(req.policy) ?? (await this.#fetchOnDemand(req.policy));
     if (!policy) {
       throw new PolicydError(
         'POLICY_NOT_FOUND',
-        `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`,
+        this.#onDemand.length > 0 && DIGEST.test(req.policy)
+          ? `policy ${req.policy} is not loaded and none of ${this.#onDemand.map(formatOciReference).join(', ')} has it; push it there, or load it with LoadPolicy`
+          : `policy "${req.policy}" is not loaded; load it with LoadPolicy (or list loaded ones with ListPolicies)`,
         { policy: req.policy },
       );
     }
+    if (this.#fetched.delete(policy.digest)) this.#fetched.add(policy.digest);
     const evaluationId = randomUUID();
     const event = { policy: policy.name, digest: policy.digest, evaluationId, request: req };
     try {
@@ -395,6 +443,45 @@ export class PolicyEngine {
     }
   }
 
+  /**
+   * Loads the manifest `digest` from the first on-demand repository that has it, by digest only (the
+   * version a name serves stays as it is). Every evaluation waiting for the same digest shares one pull.
+   */
+  #fetchOnDemand(digest: string): Promise<LoadedPolicy | undefined> | undefined {
+    if (this.#onDemand.length === 0 || !DIGEST.test(digest)) return undefined;
+    let pulling = this.#pulling.get(digest);
+    if (!pulling) {
+      pulling = (async () => {
+        for (const repository of this.#onDemand) {
+          try {
+            const { policy } = await this.load({ type: 'ref', ref: formatOciReference(atDigest(repository, digest)) }, undefined, {
+              byName: false,
+            });
+            this.#fetched.add(policy.digest);
+            return policy;
+          } catch (err) {
+            if (!(err instanceof PolicydError && err.reason === 'ARTIFACT_NOT_FOUND')) throw err;
+          }
+        }
+        return undefined;
+      })().finally(() => this.#pulling.delete(digest));
+      this.#pulling.set(digest, pulling);
+    }
+    return pulling;
+  }
+
+  /** Unloads versions fetched on demand, least recently used first, until `resolved` fits the budget. */
+  #makeRoomFor(resolved: ResolvedPolicy): void {
+    const { maxPolicies, maxPolicyBytes } = this.#options;
+    const held = () => this.#registry.list().reduce((n, p) => n + p.scripts.reduce((m, s) => m + s.sizeBytes, 0), 0);
+    const needed = resolved.scripts.reduce((n, s) => n + s.bytes.byteLength, 0);
+    for (const digest of this.#fetched) {
+      if (this.#registry.size < maxPolicies && held() + needed <= maxPolicyBytes) return;
+      this.#registry.remove(digest);
+      this.#fetched.delete(digest);
+    }
+  }
+
   /** A loaded policy by name or digest. */
   policy(ref: string): LoadedPolicy | undefined {
     return this.#registry.get(ref);
@@ -412,6 +499,7 @@ export class PolicyEngine {
   unload(ref: string): LoadedPolicy {
     const policy = this.#registry.remove(ref);
     if (!policy) throw new PolicydError('POLICY_NOT_FOUND', `policy "${ref}" is not loaded`, { policy: ref });
+    this.#fetched.delete(policy.digest);
     return policy;
   }
 

@@ -82,13 +82,18 @@ export interface GuardOptions {
   signal: AbortSignal;
 }
 
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !/^(authorization|cookie|proxy-authorization)$/i.test(name)));
+}
+
 /**
  * One request, redirects followed by hand so that every hop — the first one too — passes the
  * allow-list and, unless private networks are allowed, the SSRF guard: IP literals here, names after
- * DNS resolution (guardedLookup, which undici does not call for literals). Network errors throw.
+ * DNS resolution (guardedLookup, which undici does not call for literals). Credentials are not sent on to another
+ * origin, as Go's client and browsers do. Network errors throw.
  */
 export async function guardedFetch(req: GuardedRequest, options: GuardOptions): Promise<{ res: Response; url: string } | Refusal> {
-  let { url, method } = req;
+  let { url, method, headers } = req;
   let body = method === 'GET' || method === 'HEAD' ? undefined : req.body;
   for (let hop = 0; hop <= options.maxRedirects; hop++) {
     if (options.allowed && !isHostAllowed(url, options.allowed)) return { refused: 'host', url };
@@ -98,7 +103,7 @@ export async function guardedFetch(req: GuardedRequest, options: GuardOptions): 
     try {
       res = await fetch(url, {
         method,
-        headers: req.headers,
+        headers,
         body,
         redirect: 'manual',
         dispatcher: dispatcherFor(options.allowPrivateNetwork),
@@ -112,7 +117,10 @@ export async function guardedFetch(req: GuardedRequest, options: GuardOptions): 
     const location = res.headers.get('location');
     if (!REDIRECTS.has(res.status) || !location) return { res, url };
     await res.body?.cancel();
-    url = new URL(location, url).href;
+    const next = new URL(location, url);
+    // Credentials are for the origin they were given to (a registry redirecting a blob to object storage).
+    if (headers && next.origin !== new URL(url).origin) headers = withoutCredentials(headers);
+    url = next.href;
     if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
       method = 'GET';
       body = undefined;

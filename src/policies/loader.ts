@@ -1,9 +1,13 @@
-import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
 import { kindName } from '../materials/kinds.js';
+import type { PulledArtifact } from '../oci/distribution.js';
+import { policyLayers } from '../oci/policy-artifact.js';
+import { isOciRef } from '../oci/reference.js';
+import { sha256 } from './digest.js';
+import type { SignatureVerifier } from '../oci/signatures.js';
 import { decodeIfBase64Wasm, isWasm } from '../wasm/inspect.js';
 import { parsePolicyDocument, scriptSources, type PolicyDocument, type PolicyInputSpec, type ScriptSource } from './document.js';
 
@@ -19,7 +23,8 @@ export type PolicySource =
       label?: string;
     }
   | { type: 'ref'; ref: string; scripts?: Record<string, Uint8Array> }
-  | { type: 'module'; bytes: Uint8Array; name: string; kinds: MaterialKind[] };
+  | { type: 'module'; bytes: Uint8Array; name: string; kinds: MaterialKind[] }
+  | ({ type: 'artifact' } & PulledArtifact);
 
 export interface ResolvedScript {
   kind: MaterialKind;
@@ -31,7 +36,7 @@ export interface ResolvedScript {
 
 /** A policy's source with every script it needed inside: loading it again reads no file or URL. */
 export type SelfContainedSource =
-  | Extract<PolicySource, { type: 'module' }>
+  | Extract<PolicySource, { type: 'module' | 'artifact' }>
   | { type: 'document'; bytes: Uint8Array; scripts: Record<string, Uint8Array>; label?: string };
 
 export interface ResolvedPolicy {
@@ -53,10 +58,10 @@ export interface LoaderOptions {
   fetchRemote: (url: string) => Promise<Uint8Array>;
   /** Parses a document; the daemon does it off the main thread (document-parser.ts). Default: here. */
   parseDocument?: (bytes: Uint8Array, label: string) => Promise<PolicyDocument>;
-}
-
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  /** Pulls an `oci://` ref from its registry; undefined: OCI refs are refused. */
+  pullArtifact?: (ref: string) => Promise<PulledArtifact>;
+  /** Set: a policy loads only as an OCI artifact signed by one of the verifier's keys, unless unsigned sources are allowed. */
+  signatures?: { verifier: SignatureVerifier; allowUnsigned: boolean };
 }
 
 const PIN = /@sha256:([0-9a-f]{64})$/;
@@ -93,7 +98,7 @@ function unsupportedScheme(location: string): PolicydError | undefined {
   }
   return new PolicydError(
     'UNSUPPORTED_REF',
-    `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use a file:// or https:// ref`,
+    `${location}: scheme ${scheme}:// is not supported; send the bytes in the request (policy_document / scripts) or use an oci://, file:// or https:// ref`,
   );
 }
 
@@ -201,9 +206,44 @@ async function resolveDocument(
   };
 }
 
+/**
+ * A pulled artifact as a policy: every blob checked against the manifest, the signature against the
+ * configured keys, the document resolved with the modules of the artifact only. Its digest is the
+ * manifest's, which is what a registry, a signature and a control plane name it by.
+ */
+async function resolveArtifact(artifact: PulledArtifact, options: LoaderOptions): Promise<ResolvedPolicy> {
+  const digest = sha256(artifact.manifest);
+  const layers = policyLayers(artifact.manifest, artifact.ref);
+  const blob = (d: string) => {
+    const bytes = artifact.blobs[d];
+    if (bytes === undefined || sha256(bytes) !== d) {
+      throw new PolicydError('INVALID_ARTIFACT', `${artifact.ref}: blob ${d} is missing or does not have its digest`);
+    }
+    return bytes;
+  };
+  if (options.signatures) options.signatures.verifier.verify(digest, artifact.signatures, artifact.ref);
+  const scripts: Record<string, Uint8Array> = {};
+  for (const [title, layer] of layers.scripts) scripts[title] = blob(layer.digest);
+  const resolved = await resolveDocument(blob(layers.document.digest), scripts, undefined, artifact.ref, options);
+  return { ...resolved, digest, replay: { type: 'artifact', ...artifact } };
+}
+
+/** Refuses what cannot carry a signature when signatures are required. */
+function checkSigned(source: PolicySource, options: LoaderOptions): void {
+  const required = options.signatures && !options.signatures.allowUnsigned;
+  if (!required || source.type === 'artifact' || (source.type === 'ref' && isOciRef(source.ref))) return;
+  throw new PolicydError(
+    'SIGNATURE_NOT_VERIFIED',
+    'this daemon loads only signed policies from an OCI registry (signatures.keys is set), and this one was sent as bytes or a file; push it with wasm-policyd push --sign-key and load its oci:// ref, or set signatures.allowUnsigned',
+  );
+}
+
 /** Reads a policy from wherever it comes from into bytes, checking pins and naming every fault. */
 export async function resolvePolicy(source: PolicySource, options: LoaderOptions): Promise<ResolvedPolicy> {
+  checkSigned(source, options);
   switch (source.type) {
+    case 'artifact':
+      return resolveArtifact(source, options);
     case 'document':
       return resolveDocument(
         source.bytes,
@@ -213,6 +253,10 @@ export async function resolvePolicy(source: PolicySource, options: LoaderOptions
         options,
       );
     case 'ref': {
+      if (isOciRef(source.ref)) {
+        if (!options.pullArtifact) throw new PolicydError('UNSUPPORTED_REF', `${source.ref}: this engine has no OCI registry access`);
+        return resolveArtifact(await options.pullArtifact(source.ref), options);
+      }
       const { location, pin } = splitPin(source.ref);
       const unsupported = unsupportedScheme(location);
       if (unsupported) throw unsupported;

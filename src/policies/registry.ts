@@ -44,12 +44,17 @@ export class PolicyRegistry {
    * Compiles what is new, runs `probe` (a policy is ready only once a worker has instantiated it),
    * then publishes. Identical content already loaded is returned as is.
    */
-  async add(resolved: ResolvedPolicy, limits: PolicyLimits, probe: (policy: LoadedPolicy) => Promise<void>): Promise<AddResult> {
+  async add(
+    resolved: ResolvedPolicy,
+    limits: PolicyLimits,
+    probe: (policy: LoadedPolicy) => Promise<void>,
+    { byName = true }: { byName?: boolean } = {},
+  ): Promise<AddResult> {
     const existing = this.#byDigest.get(resolved.digest);
     if (
       existing &&
       existing.name === resolved.name &&
-      this.#digestByName.get(resolved.name) === resolved.digest &&
+      (!byName || this.#digestByName.get(resolved.name) === resolved.digest) &&
       existing.limits.timeoutMs === limits.timeoutMs &&
       existing.limits.memoryLimitPages === limits.memoryLimitPages
     ) {
@@ -75,7 +80,7 @@ export class PolicyRegistry {
       this.#forgetUnusedModules();
       throw err;
     }
-    this.#publish(policy);
+    this.#publish(policy, byName);
     return { policy, alreadyLoaded: false };
   }
 
@@ -91,7 +96,12 @@ export class PolicyRegistry {
     return facts;
   }
 
-  #publish(policy: LoadedPolicy): void {
+  /** `byName` false: reachable by digest only (a version fetched on demand must not replace the one a name serves). */
+  #publish(policy: LoadedPolicy, byName: boolean): void {
+    if (!byName) {
+      if (!this.#byDigest.has(policy.digest)) this.#byDigest.set(policy.digest, policy);
+      return;
+    }
     const previous = this.#digestByName.get(policy.name);
     // A new version of a name replaces the old one; evaluations holding the old object finish on it.
     if (previous !== undefined && previous !== policy.digest) this.#byDigest.delete(previous);
