@@ -9,7 +9,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen gen-ts gen-go gen-client go-tools helm lint format build ts-client examples go-client python-client h2load test run bench soak clean
+.PHONY: all install gen gen-ts gen-go gen-client go-tools helm registry oci-tools lint format build ts-client examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -41,6 +41,17 @@ helm: build/bin/helm
 build/bin/helm: deploy/tools/go.mod deploy/tools/go.sum
 	go -C deploy/tools build -o $(CURDIR)/build/bin/ helm.sh/helm/v3/cmd/helm
 
+## registry: Debian's docker-registry (the CNCF distribution registry the tests start on loopback) and htpasswd
+registry:
+	@command -v docker-registry >/dev/null && command -v htpasswd >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry apache2-utils)
+
+## oci-tools: oras and cosign at the versions pinned in test/tools (Go module proxy): second clients for artifacts and signatures
+oci-tools: build/bin/oras build/bin/cosign
+build/bin/oras: test/tools/oras/go.mod test/tools/oras/go.sum
+	go -C test/tools/oras build -o $(CURDIR)/build/bin/ oras.land/oras/cmd/oras
+build/bin/cosign: test/tools/cosign/go.mod test/tools/cosign/go.sum
+	go -C test/tools/cosign build -o $(CURDIR)/build/bin/ github.com/sigstore/cosign/v3/cmd/cosign
+
 ## lint: Biome's linter and formatter over the TypeScript (biome.json); `make format` rewrites the files
 lint: install
 	biome ci --colors=off .
@@ -71,7 +82,7 @@ python-client:
 	scripts/install-python-grpc.sh
 
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: lint build ts-client examples go-client python-client h2load helm
+test: lint build ts-client examples go-client python-client h2load helm registry oci-tools
 	@echo "node $$(node --version), go $$(go env GOVERSION)"
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 	@echo "the same suite on Node $$($(NODE24) --version)"

@@ -124,6 +124,41 @@ describe('Helm chart', () => {
     assert.equal(new Authorizer(config.auth, config.listen, false).anonymous, 'none');
   });
 
+  it('pulls policies from a registry with mounted credentials and signature keys, as the daemon reads its environment', async () => {
+    const pem = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----';
+    const docs = helmTemplate(chart, {
+      policiesConfigMap: 'local-policies',
+      oci: {
+        policies: ['oci://registry.example.com/policies/sbom:1.0'],
+        onDemand: ['oci://registry.example.com/policies/sbom'],
+        credentialsSecret: 'registry-login',
+        allowPrivateNetwork: true,
+      },
+      signatures: { publicKeys: { 'release.pub': pem } },
+    });
+    for (const doc of docs) await validate(doc);
+    const c = container(docs);
+    const env = Object.fromEntries(
+      (c.env as { name: string; value?: string }[]).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]),
+    );
+    const { loadConfig } = await import('../../src/config/load.js');
+    const config = loadConfig({ env });
+    assert.deepEqual(config.policies, ['/policies', 'oci://registry.example.com/policies/sbom:1.0']);
+    assert.deepEqual(config.oci.onDemand, ['oci://registry.example.com/policies/sbom']);
+    assert.equal(config.oci.allowPrivateNetwork, true);
+    assert.deepEqual(config.signatures.keys, ['/etc/wasm-policyd/keys/release.pub']);
+    const pod = (docs.find((d) => d.kind === 'Deployment') as any).spec.template.spec;
+    const mountOf = (volume: string) => c.volumeMounts.find((m: { name: string }) => m.name === volume).mountPath;
+    const credentials = pod.volumes.find((v: { name: string }) => v.secret?.secretName === 'registry-login');
+    assert.equal(`${mountOf(credentials.name)}/${credentials.secret.items[0].path}`, config.oci.dockerConfig);
+    assert.equal(credentials.secret.items[0].key, '.dockerconfigjson');
+    const keys = docs.find((d) => d.kind === 'ConfigMap' && d.data?.['release.pub'])!;
+    assert.equal(keys.data['release.pub'], pem);
+    const keyVolume = pod.volumes.find((v: { name: string }) => v.configMap?.name === keys.metadata.name);
+    assert.equal(`${mountOf(keyVolume.name)}/release.pub`, config.signatures.keys[0]);
+    assert.throws(() => helmTemplate(chart, { oci: { policies: ['registry.example.com/policies/sbom:1.0'] } }), /oci/);
+  });
+
   it('takes scheduling, pull secrets, name overrides and an existing service account', async () => {
     const docs = helmTemplate(chart, {
       fullnameOverride: 'policyd',

@@ -34,3 +34,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "wasm-policyd.authSecret" -}}
 {{- .Values.auth.existingSecret | default (printf "%s-auth" (include "wasm-policyd.fullname" .)) -}}
 {{- end -}}
+
+{{/* The mounted files of signatures.publicKeys, comma-separated, for POLICYD_SIGNATURES_KEYS. */}}
+{{- define "wasm-policyd.signatureKeyFiles" -}}
+{{- $files := list -}}
+{{- range $name, $_ := .Values.signatures.publicKeys -}}
+{{- $files = append $files (printf "/etc/wasm-policyd/keys/%s" $name) -}}
+{{- end -}}
+{{- join "," $files -}}
+{{- end }}
