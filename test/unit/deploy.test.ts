@@ -149,12 +149,12 @@ describe('Helm chart', () => {
     assert.deepEqual(config.signatures.keys, ['/etc/wasm-policyd/keys/release.pub']);
     const pod = (docs.find((d) => d.kind === 'Deployment') as any).spec.template.spec;
     const mountOf = (volume: string) => c.volumeMounts.find((m: { name: string }) => m.name === volume).mountPath;
-    const credentials = pod.volumes.find((v: { name: string }) => v.secret?.secretName === 'registry-login');
+    const credentials = pod.volumes.find((v: any) => v.secret?.secretName === 'registry-login');
     assert.equal(`${mountOf(credentials.name)}/${credentials.secret.items[0].path}`, config.oci.dockerConfig);
     assert.equal(credentials.secret.items[0].key, '.dockerconfigjson');
     const keys = docs.find((d) => d.kind === 'ConfigMap' && d.data?.['release.pub'])!;
     assert.equal(keys.data['release.pub'], pem);
-    const keyVolume = pod.volumes.find((v: { name: string }) => v.configMap?.name === keys.metadata.name);
+    const keyVolume = pod.volumes.find((v: any) => v.configMap?.name === keys.metadata.name);
     assert.equal(`${mountOf(keyVolume.name)}/release.pub`, config.signatures.keys[0]);
     assert.throws(() => helmTemplate(chart, { oci: { policies: ['registry.example.com/policies/sbom:1.0'] } }), /oci/);
   });
