@@ -9,7 +9,7 @@ NODE := node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen gen-ts gen-go gen-client go-tools helm registry oci-tools lint format build ts-client examples go-client python-client h2load test run bench soak clean
+.PHONY: all install gen gen-ts gen-go gen-client go-tools go-sdk helm registry oci-tools lint format build ts-client examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -77,12 +77,19 @@ go-client: go-tools
 	go -C clients/go vet ./...
 	go -C test/fixtures/go-consumer build -o $(CURDIR)/build/go/policyd-consumer .
 
+## go-sdk: the Go policy SDK (sdk/go): vet for the host and for wasip1, and its tests
+go-sdk:
+	@test -z "$$(gofmt -l sdk/go)" || (gofmt -l sdk/go; echo "gofmt: the files above need formatting"; exit 1)
+	go -C sdk/go vet ./...
+	GOOS=wasip1 GOARCH=wasm go -C sdk/go vet ./...
+	go -C sdk/go test ./...
+
 ## python-client: Debian's python3-grpcio, a second gRPC implementation the tests call the daemon with
 python-client:
 	scripts/install-python-grpc.sh
 
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: lint build ts-client examples go-client python-client h2load helm registry oci-tools
+test: lint build ts-client examples go-client go-sdk python-client h2load helm registry oci-tools
 	@echo "node $$(node --version), go $$(go env GOVERSION)"
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 	@echo "the same suite on Node $$($(NODE24) --version)"

@@ -1,13 +1,18 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { errorMessage } from '../errors/policyd-error.js';
+import { VERSION } from '../version.js';
 import { allKindNames } from '../materials/kinds.js';
 import { runEval } from './eval.js';
 import { commaList, keyValue, keyValueList } from './key-values.js';
 import { runLint } from './lint.js';
 import { runPolicyTests } from './policy-test.js';
 import { runPush } from './push.js';
+import { renderBench, runBench } from './bench.js';
+import { buildPolicy } from './build.js';
+import { runInit } from './init.js';
+import { LANGUAGES } from './scaffold.js';
 import { REPORT_FORMATS } from './test-report.js';
 import { runConfig, runServe } from './serve.js';
 import { addSettingOptions } from './settings-options.js';
@@ -25,12 +30,9 @@ function withRegistryOptions(command: Command): Command {
     .option('--docker-config <file>', 'Docker config file with registry credentials (default: $DOCKER_CONFIG or ~/.docker)');
 }
 
-/** The package root is three levels up from dist/src/cli/ (in the checkout and in the image). */
-const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-
 const program = new Command('wasm-policyd')
   .description('Evaluate Chainloop-compatible WebAssembly (Extism) supply-chain policies, locally or as a gRPC daemon.')
-  .version(`${version} (node ${process.versions.node})`, '-V, --version', 'print the version')
+  .version(`${VERSION} (node ${process.versions.node})`, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 addSettingOptions(
@@ -92,6 +94,40 @@ withRegistryOptions(program.command('push'))
   )
   .action(async (ref: string, opts) => {
     await runPush(opts.policy, ref, opts);
+  });
+
+program
+  .command('init')
+  .description('start a policy project: policy.yaml, source, sample materials and policy.test.yaml that build and pass as they are')
+  .argument('<dir>', 'a new or empty directory')
+  .addOption(new Option('--language <language>', 'the policy language').choices(LANGUAGES).default('assemblyscript'))
+  .option('--name <name>', 'policy name (default: the directory name)')
+  .action(async (dir: string, opts) => {
+    await runInit(dir, opts.language, opts.name);
+  });
+
+program
+  .command('build')
+  .description('compile the policy project in a directory to policy.wasm (AssemblyScript with its asc, Go with GOOS=wasip1), then lint it')
+  .option('-d, --dir <dir>', 'the project directory', '.')
+  .action(async (opts) => {
+    const built = await buildPolicy(opts.dir);
+    process.stdout.write(`built ${built.output} (${built.language}, ${built.bytes} bytes, ${built.seconds.toFixed(1)} s)\n`);
+    if (!(await runLint(join(opts.dir, 'policy.yaml')))) process.exitCode = 1;
+  });
+
+withRegistryOptions(program.command('bench'))
+  .description('evaluations per second and latency of one policy on one material, in process (like opa bench / kwctl bench)')
+  .requiredOption('-p, --policy <policy>', 'policy.yaml or oci:// ref', 'policy.yaml')
+  .requiredOption('--material <path>', 'material file')
+  .option('--kind <kind>', 'material kind; detected when omitted')
+  .option('--input <key=value>', 'policy argument, repeatable', keyValue, {})
+  .option('--duration <seconds>', 'seconds measured (after a tenth of that of warm-up)', positiveInt, 5)
+  .option('--threads <n>', 'worker threads (default: CPUs - 1)', positiveInt)
+  .option('--concurrency <n>', 'evaluations in flight (default: one per thread)', positiveInt)
+  .addOption(new Option('--format <format>', 'report format').choices(['text', 'json']).default('text'))
+  .action(async (opts) => {
+    process.stdout.write(renderBench(await runBench(opts), opts.format));
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -17,7 +17,16 @@ export function runConfig(command: Command): void {
 /** `wasm-policyd serve`: start, turn ready, drain on SIGTERM/SIGINT and exit 0. */
 export async function runServe(command: Command): Promise<void> {
   const config = configFrom(command);
-  const logger = pino({ level: config.log.level, base: { service: 'wasm-policyd' } }, pino.destination(2));
+  const logger = pino(
+    {
+      level: config.log.level,
+      base: { service: 'wasm-policyd' },
+      // What log pipelines (Loki, Elasticsearch, Cloud Logging) read without a parser: ISO time and level names.
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination(2),
+  );
   const daemon = await startDaemon(config, logger).catch((err: unknown) => {
     logger.fatal({ error: errorMessage(err) }, 'cannot start');
     throw err;

@@ -87,10 +87,19 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   admin: z.strictObject({ listen: z.string().default('') }).prefault({}),
+  tracing: z
+    .strictObject({
+      /** OTLP/HTTP traces URL; empty: on only when the OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT environment names one. */
+      endpoint: z.string().default(''),
+      sampleRatio: z.number().min(0).max(1).default(1),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
       decisions: z.boolean().default(true),
+      /** Decision-line fields replaced by "[masked]" (pino redact paths: args.token, violations, caller.subject…). */
+      decisionMask: z.array(z.string().min(1)).default([]),
       maxLinesPerSecond: positive.default(DEFAULTS.log.maxLinesPerSecond),
     })
     .prefault({}),

@@ -155,7 +155,26 @@ export const SETTINGS: Setting[] = [
   },
   { path: 'admin.listen', type: 'string', description: 'host:port of the admin HTTP server (/metrics, /healthz, /readyz); empty: off' },
   { path: 'log.level', type: 'string', choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'], description: 'daemon log level' },
-  { path: 'log.decisions', type: 'boolean', description: 'log one line per evaluation (policy, digest, outcome, duration)' },
+  {
+    path: 'log.decisions',
+    type: 'boolean',
+    description: 'log one line per evaluation: policy, digest, material digest, args, caller, violations, outcome, duration',
+  },
+  {
+    path: 'log.decisionMask',
+    type: 'list',
+    description: 'decision-line fields to mask, as paths (args.token, args.*, violations, caller.subject, materialName)',
+  },
+  {
+    path: 'tracing.endpoint',
+    type: 'string',
+    description: 'OTLP/HTTP traces URL (http://collector:4318/v1/traces); empty: tracing is on only if OTEL_EXPORTER_OTLP_ENDPOINT is set',
+  },
+  {
+    path: 'tracing.sampleRatio',
+    type: 'number',
+    description: 'share of new traces recorded; a call with a traceparent follows its caller’s decision',
+  },
   {
     path: 'log.maxLinesPerSecond',
     type: 'number',

@@ -12,6 +12,8 @@ import { errorMessage } from '../errors/policyd-error.js';
 import { isOciRef } from '../oci/reference.js';
 import { RegistryClient } from '../oci/registry-client.js';
 import { SignatureVerifier } from '../oci/signatures.js';
+import { startTracing, type Tracing } from '../telemetry/tracing.js';
+import { VERSION } from '../version.js';
 import { Authorizer } from '../server/authorization.js';
 import { PolicyServer } from '../server/server.js';
 import { startAdminServer } from './admin-server.js';
@@ -52,6 +54,13 @@ function signaturesFrom(config: DaemonConfig): EngineOptions['signatures'] {
   return { verifier: new SignatureVerifier(keys), allowUnsigned: config.signatures.allowUnsigned };
 }
 
+/** Tracing when an OTLP endpoint is configured (or named by the standard OTEL_EXPORTER_OTLP_* environment). */
+function tracingFrom(config: DaemonConfig): Tracing | undefined {
+  const fromEnvironment = Boolean(process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  if (!config.tracing.endpoint && !fromEnvironment) return undefined;
+  return startTracing({ endpoint: config.tracing.endpoint, sampleRatio: config.tracing.sampleRatio, serviceVersion: VERSION });
+}
+
 /** Everything `serve` runs, assembled from one validated configuration. */
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
   // Checked before anything starts: an unsafe listener/credential combination stops here.
@@ -59,7 +68,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const metrics = new DaemonMetrics();
   const threads = config.threads || defaultThreads();
   checkGuestMemory(threads, config.memoryLimitMb, config.maxGuestMemoryMb);
+  const tracing = tracingFrom(config);
   const engine = new PolicyEngine({
+    tracer: tracing?.tracer,
     threads,
     maxQueue: config.maxQueue || undefined,
     maxEventLoopLagMs: config.maxEventLoopLagMs,
@@ -91,12 +102,20 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       onDemand: config.oci.onDemand,
     },
     signatures: signaturesFrom(config),
-    observers: [metrics, new DecisionLog(logger, { decisions: config.log.decisions, maxLinesPerSecond: config.log.maxLinesPerSecond })],
+    observers: [
+      metrics,
+      new DecisionLog(logger, {
+        decisions: config.log.decisions,
+        maxLinesPerSecond: config.log.maxLinesPerSecond,
+        mask: config.log.decisionMask,
+      }),
+    ],
   });
   metrics.watch(engine);
   const state = config.stateDir ? new PolicyState(resolve(config.stateDir), logger) : undefined;
   const server = new PolicyServer(engine, {
     store: state,
+    tracer: tracing?.tracer,
     listen: config.listen,
     maxReceiveMessageBytes: config.maxReceiveMb * MiB,
     reflection: config.reflection,
@@ -153,6 +172,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         await server.shutdown(config.graceMs);
         await engine.close();
         await admin?.close();
+        await tracing?.shutdown();
       },
     };
   } catch (err) {
@@ -160,6 +180,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     await server.shutdown(0);
     await engine.close();
     await admin?.close();
+    await tracing?.shutdown();
     throw err;
   }
 }

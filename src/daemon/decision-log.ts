@@ -2,15 +2,21 @@ import type { Logger } from 'pino';
 import type { EngineObserver, EvaluationEvent } from '../engine/policy-engine.js';
 import { errorMessage } from '../errors/policyd-error.js';
 import { kindName } from '../materials/kinds.js';
+import { sha256 } from '../policies/digest.js';
 
 export interface DecisionLogOptions {
   /** One `decision` line per evaluation (and an `evaluation failed` line per failure). */
   decisions: boolean;
   /** Lines about evaluations (guest logs included) written per second; the rest are counted and reported. */
   maxLinesPerSecond: number;
+  /** Decision-line fields replaced by "[masked]", as pino redact paths (`args.token`, `args.*`, `violations`). */
+  mask?: string[];
   /** Milliseconds since the epoch; a test gives its own clock. */
   now?: () => number;
 }
+
+/** Violation messages written on a decision line; the count is always complete. */
+export const MAX_LOGGED_VIOLATIONS = 100;
 
 /**
  * The daemon's evaluation log, attached to the engine as an observer (OPA's decision logger is the
@@ -25,10 +31,15 @@ export class DecisionLog implements EngineObserver {
   #written = 0;
   #dropped = 0;
 
+  readonly #decisions: Logger;
+
   constructor(
     private readonly logger: Logger,
     private readonly options: DecisionLogOptions,
-  ) {}
+  ) {
+    const mask = options.mask ?? [];
+    this.#decisions = mask.length > 0 ? logger.child({}, { redact: { paths: mask, censor: '[masked]' } }) : logger;
+  }
 
   /** True while this second's budget lasts; starts a new second (reporting what was dropped) when due. */
   #admit(lines: number): boolean {
@@ -59,25 +70,38 @@ export class DecisionLog implements EngineObserver {
     const decision = this.options.decisions ? 1 : 0;
     const lines = guest.length + (ignored.length > 0 ? 1 : 0) + decision;
     if (lines === 0 || !this.#admit(lines)) return;
-    const log = this.logger.child({ policy: event.policy, digest: event.digest, evaluationId: event.evaluationId });
+    const ids = { policy: event.policy, digest: event.digest, evaluationId: event.evaluationId };
+    const log = this.logger.child(ids);
     for (const entry of guest) log[entry.level]({ guest: true }, entry.message);
     // Chainloop warns the same way ("argument %q not defined in policy %q spec, ignoring it").
     if (ignored.length > 0) log.warn({ ignored }, 'arguments the policy does not declare were ignored');
     if (!decision) return;
+    // What OPA's decision log carries: the input (by digest), the arguments, who asked, and the result.
+    const { material, args, caller } = event.request;
+    const input = {
+      ...ids,
+      kind: kindName(material.kind),
+      materialName: material.name || 'material',
+      materialDigest: sha256(material.content),
+      args: args ?? {},
+      caller: caller ?? { role: 'local', subject: 'in-process' },
+    };
     if (result) {
-      const { violations, skipped, ignored: ignoredResult } = result.result;
-      log.info(
+      const { violations, skipped, skipReasons, ignored: ignoredResult } = result.result;
+      this.#decisions.info(
         {
-          kind: kindName(event.request.material.kind),
-          violations: violations.length,
+          ...input,
+          violationCount: violations.length,
+          violations: violations.slice(0, MAX_LOGGED_VIOLATIONS).map((v) => v.message),
           skipped,
+          skipReasons,
           ignored: ignoredResult,
           durationMs: Math.round(result.durationMs * 1000) / 1000,
         },
         'decision',
       );
     } else {
-      log.warn({ reason: event.outcome, error: errorMessage(error) }, 'evaluation failed');
+      this.#decisions.warn({ ...input, reason: event.outcome, error: errorMessage(error) }, 'evaluation failed');
     }
   }
 

@@ -3,6 +3,7 @@ import type { DiscoveryBackend } from '../discovery/backend.js';
 import { errorMessage } from '../errors/policyd-error.js';
 import { performGuestHttp, type HttpLimits } from '../net/http-fetch.js';
 import type { HostChannel, HostRequest, HostResponse } from '../worker/protocol.js';
+import { endSpan, type Context, type Tracer } from '../telemetry/tracing.js';
 
 export interface HostServices {
   allowedHosts: string[];
@@ -10,12 +11,32 @@ export interface HostServices {
   discovery?: DiscoveryBackend;
   /** Aborts I/O still running when the evaluation ends. */
   signal: AbortSignal;
+  /** Each call becomes a span under `context`. */
+  trace?: { tracer: Tracer; context: Context };
 }
 
 export interface OpenChannel {
   /** Goes to the worker inside the task; `channel.port` must be in the transfer list. */
   channel: HostChannel;
   close(): void;
+}
+
+/** `answer`, in a span when the evaluation is traced. */
+async function traced(req: HostRequest, services: HostServices): Promise<HostResponse> {
+  if (!services.trace) return answer(req, services);
+  const { tracer, context } = services.trace;
+  const span =
+    req.op === 'http'
+      ? tracer.startSpan(
+          'http_request',
+          { attributes: { 'http.request.method': req.request.method, 'url.full': req.request.url } },
+          context,
+        )
+      : tracer.startSpan('chainloop_discover', { attributes: { 'policyd.discover.digest': req.digest } }, context);
+  const res = await answer(req, services);
+  if (res.ok && req.op === 'http') span.setAttribute('http.response.status_code', res.status);
+  endSpan(span, res.ok ? undefined : Object.assign(new Error(res.error.message), { reason: res.error.reason }));
+  return res;
 }
 
 async function answer(req: HostRequest, services: HostServices): Promise<HostResponse> {
@@ -38,7 +59,7 @@ export function openHostChannel(services: HostServices): OpenChannel {
   const flag = new SharedArrayBuffer(4);
   const view = new Int32Array(flag);
   port1.on('message', (req: HostRequest) => {
-    void answer(req, services).then((res) => {
+    void traced(req, services).then((res) => {
       port1.postMessage(res);
       Atomics.store(view, 0, 1);
       Atomics.notify(view, 0);

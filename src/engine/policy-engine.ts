@@ -12,6 +12,8 @@ import { BASE_ALLOWED_HOSTNAMES, MAX_HOST_PATTERN, MAX_REQUESTED_HOSTS, matchesH
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../net/http-fetch.js';
 import { DEFAULT_REMOTE_FETCH, fetchDocument } from '../net/fetch-document.js';
 import { EventLoopLag } from './event-loop-lag.js';
+import { epochMs } from '../telemetry/clock.js';
+import { ROOT_CONTEXT, endSpan, recordSpan, trace, type Context, type Tracer } from '../telemetry/tracing.js';
 import { openHostChannel } from './host-bridge.js';
 import { computeArgs } from '../policies/args.js';
 import { DocumentParser } from '../policies/document-parser.js';
@@ -77,6 +79,8 @@ export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'work
   oci?: { client: RegistryClient; onDemand?: string[] };
   /** Set: policies load only as OCI artifacts signed by one of the verifier's keys, unless unsigned ones are allowed. */
   signatures?: { verifier: SignatureVerifier; allowUnsigned: boolean };
+  /** Records evaluation spans (src/telemetry/tracing.ts); undefined: none are made. */
+  tracer?: Tracer;
   /** Refuse new evaluations (OVERLOADED) while the main thread's event loop runs this late; 0: never. */
   maxEventLoopLagMs?: number;
 }
@@ -125,6 +129,16 @@ export interface EvaluationRequest {
   allowedHostnames?: string[];
   /** Aborted when the caller gives up (client cancel). */
   signal?: AbortSignal;
+  /** The trace this evaluation belongs to (the RPC's span). */
+  traceContext?: Context;
+  /** Who asked, as the decision log names them. */
+  caller?: Caller;
+}
+
+/** A caller as authorization saw it: its role, and a certificate identity or a token fingerprint. */
+export interface Caller {
+  role: string;
+  subject: string;
 }
 
 export interface EvaluationOutcome {
@@ -167,6 +181,7 @@ export class PolicyEngine {
       | 'documentParseMs'
       | 'oci'
       | 'signatures'
+      | 'tracer'
     >
   > & {
     http: HttpLimits;
@@ -181,6 +196,7 @@ export class PolicyEngine {
   readonly #registryClient: RegistryClient | undefined;
   readonly #onDemand: OciReference[];
   readonly #signatures: EngineOptions['signatures'];
+  readonly #tracer: Tracer | undefined;
   /** Versions loaded on demand, least recently used first: the first to go when the budget is reached. */
   readonly #fetched = new Set<string>();
   /** On-demand loads in progress, by digest: concurrent evaluations of a new digest pull it once. */
@@ -219,6 +235,7 @@ export class PolicyEngine {
     this.#registryClient = options.oci?.client;
     this.#onDemand = (options.oci?.onDemand ?? []).map((r) => parseOciReference(r));
     this.#signatures = options.signatures;
+    this.#tracer = options.tracer;
   }
 
   /** The limits a policy runs under: what it asks for, within the server's bounds. */
@@ -360,9 +377,22 @@ export class PolicyEngine {
     if (this.#fetched.delete(policy.digest)) this.#fetched.add(policy.digest);
     const evaluationId = randomUUID();
     const event = { policy: policy.name, digest: policy.digest, evaluationId, request: req };
+    const span = this.#tracer?.startSpan(
+      'evaluate',
+      { attributes: { 'policyd.policy': policy.name, 'policyd.policy.digest': policy.digest, 'policyd.evaluation_id': evaluationId } },
+      req.traceContext,
+    );
     try {
-      const result = await this.#evaluate(policy, req, started, evaluationId);
+      const result = await this.#evaluate(
+        policy,
+        req,
+        started,
+        evaluationId,
+        span && trace.setSpan(req.traceContext ?? ROOT_CONTEXT, span),
+      );
       this.#report({ ...event, outcome: 'ok', seconds: result.durationMs / 1000, result });
+      span?.setAttribute('policyd.violations', result.result.violations.length);
+      if (span) endSpan(span);
       return result;
     } catch (err) {
       const error =
@@ -370,11 +400,18 @@ export class PolicyEngine {
           ? err.forPolicy(policy.name)
           : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`, { policy: policy.name });
       this.#report({ ...event, outcome: error.reason, seconds: (performance.now() - started) / 1000, error });
+      if (span) endSpan(span, error);
       throw error;
     }
   }
 
-  async #evaluate(policy: LoadedPolicy, req: EvaluationRequest, started: number, evaluationId: string): Promise<EvaluationOutcome> {
+  async #evaluate(
+    policy: LoadedPolicy,
+    req: EvaluationRequest,
+    started: number,
+    evaluationId: string,
+    traced: Context | undefined,
+  ): Promise<EvaluationOutcome> {
     const { material } = req;
     if (!isKnownKind(material.kind)) {
       throw new PolicydError('INVALID_MATERIAL', `material.kind ${material.kind} is not a known MaterialKind (0-42)`);
@@ -417,19 +454,46 @@ export class PolicyEngine {
     try {
       const results: ScriptResult[] = [];
       for (const [i, script] of scripts.entries()) {
-        const task = { ...this.#task(policy, script, input, argsJson, req.includeRawData ?? false), allowedHosts };
+        const task = {
+          ...this.#task(policy, script, input, argsJson, req.includeRawData ?? false),
+          allowedHosts,
+          timed: traced !== undefined,
+        };
+        const scriptSpan = traced && this.#tracer!.startSpan('script', { attributes: { 'policyd.script.digest': script.digest } }, traced);
+        const scriptContext = scriptSpan && trace.setSpan(traced!, scriptSpan);
         const needsHost = script.facts.usesHttp || (script.facts.usesDiscover && this.#discovery !== undefined);
         const host = needsHost
-          ? openHostChannel({ allowedHosts, http: this.#options.http, discovery: this.#discovery, signal: controller.signal })
+          ? openHostChannel({
+              allowedHosts,
+              http: this.#options.http,
+              discovery: this.#discovery,
+              signal: controller.signal,
+              trace: scriptContext && { tracer: this.#tracer!, context: scriptContext },
+            })
           : undefined;
         const transfer: TransferListItem[] = host ? [host.channel.port] : [];
-        // The last script may take the input's memory instead of a copy, when nothing reads it after.
-        if (i === scripts.length - 1 && !req.includeRawData && ownsWholeBuffer(input)) transfer.push(input.buffer as ArrayBuffer);
+        // The last script may take the input's memory instead of a copy, when nothing reads it after (the
+        // caller's own buffer, a prepared material's, is never taken: observers read it afterwards).
+        if (i === scripts.length - 1 && !req.includeRawData && input !== material.content && ownsWholeBuffer(input))
+          transfer.push(input.buffer as ArrayBuffer);
         let result: ScriptOutcome;
+        const submitted = epochMs();
         try {
           result = await this.pool.run({ ...task, host: host?.channel }, controller.signal, transfer);
+        } catch (err) {
+          if (scriptSpan) endSpan(scriptSpan, err);
+          throw err;
         } finally {
           host?.close();
+        }
+        if (scriptSpan) {
+          const t = result.timings;
+          if (t) {
+            recordSpan(this.#tracer!, scriptContext!, 'queue', submitted, t.started);
+            recordSpan(this.#tracer!, scriptContext!, 'instantiate', t.started, t.instantiated);
+            recordSpan(this.#tracer!, scriptContext!, 'execute', t.instantiated, t.finished);
+          }
+          endSpan(scriptSpan, result.ok ? undefined : PolicydError.from(result.error));
         }
         outcome.logs.push(...result.logs);
         if (!result.ok) throw PolicydError.from(result.error);

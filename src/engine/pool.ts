@@ -44,8 +44,10 @@ export class ScriptPool {
       // Workers keep their event loop free between tasks (no blocking Atomics.wait), so the instance
       // for the next evaluation is made while they are idle (worker/instances.ts).
       atomics: 'disabled',
-      // Not the parent's execArgv: under `node --test` (Node 24) it holds flags a Worker refuses.
-      execArgv: ['--disable-warning=ExperimentalWarning'],
+      // Not the parent's execArgv: under `node --test` (Node 24) it holds flags a Worker refuses. Without
+      // require(esm), piscina loads the worker module with import(): its require() path crashed Node 20
+      // (a V8 FATAL "IsGraphAsync must be used on an instantiated module", seen once in make test).
+      execArgv: ['--disable-warning=ExperimentalWarning', '--no-experimental-require-module'],
     });
     this.#pool.on('error', (err: unknown) => options.onWorkerError?.(err));
   }

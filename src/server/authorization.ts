@@ -6,7 +6,7 @@
  */
 import { ServerInterceptingCall, ServerListenerBuilder, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { PolicyEngineService } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
 import { isLocalAddress } from './credentials.js';
@@ -96,6 +96,22 @@ export class Authorizer {
       if (RANK[certRole] > RANK[role]) role = certRole;
     }
     return role;
+  }
+
+  /**
+   * Who a call (already admitted) comes from, for decision logs: its certificate's first identity, or
+   * a fingerprint of its token (never the token), or `anonymous`.
+   */
+  callerOf(metadata: Metadata, peer: PeerCertificate | undefined): { role: string; subject: string } {
+    const role = this.roleOf(metadata, peer);
+    const header = metadata.get('authorization');
+    let subject = 'anonymous';
+    if (peer && Object.keys(peer).length > 0) subject = identities(peer)[0] ?? 'certificate';
+    else if (header.length > 0) {
+      const token = String(header[0]).replace(/^Bearer\s+/i, '');
+      subject = `token:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
+    }
+    return { role: role instanceof PolicydError ? 'none' : role, subject };
   }
 
   /** Undefined when the call may go ahead. */

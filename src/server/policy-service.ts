@@ -1,10 +1,12 @@
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
-import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import {
   EvaluateResponseSchema,
   Isolation,
   ListPoliciesResponseSchema,
+  PolicyEngineService,
   LoadPolicyResponseSchema,
   LogLevel,
   PolicySchema,
@@ -20,7 +22,8 @@ import {
   type UnloadPolicyResponse,
 } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
-import type { EvaluationOutcome, LoadResult, PolicyEngine, RequestedLimits } from '../engine/policy-engine.js';
+import type { Caller, EvaluationOutcome, LoadResult, PolicyEngine, RequestedLimits } from '../engine/policy-engine.js';
+import { SpanKind, contextFromMetadata, endSpan, trace, type Context, type Tracer } from '../telemetry/tracing.js';
 import type { PolicySource } from '../policies/loader.js';
 import type { LoadedPolicy } from '../policies/registry.js';
 import type { GuestLogLevel } from '../worker/protocol.js';
@@ -94,10 +97,20 @@ function evaluateResponse(o: EvaluationOutcome): EvaluateResponse {
 }
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+type Implementation<Req, Res> = (req: Req, call: ServerUnaryCall<Req, Res>, trace: Context | undefined) => Promise<Res> | Res;
 
-/** Wraps an async handler: errors become rich gRPC statuses, never an unhandled rejection. */
-function handler<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Handler<Req, Res> {
+/**
+ * Wraps an async handler: errors become rich gRPC statuses, never an unhandled rejection; with a
+ * tracer, the call is a SERVER span continuing the caller's `traceparent`.
+ */
+function handler<Req, Res>(method: string, tracer: Tracer | undefined, fn: Implementation<Req, Res>): Handler<Req, Res> {
   return (call, callback) => {
+    const parent = tracer && contextFromMetadata(call.metadata);
+    const span = tracer?.startSpan(
+      `${SERVICE}/${method}`,
+      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': SERVICE, 'rpc.method': method } },
+      parent,
+    );
     Promise.resolve()
       .then(() => {
         const req: unknown = call.request;
@@ -107,14 +120,23 @@ function handler<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Pr
             `the request is not a valid ${req.typeName} message (${req.reason}); encode it with proto/policyengine/v1/engine.proto`,
           );
         }
-        return fn(call.request, call);
+        return fn(call.request, call, span && trace.setSpan(parent!, span));
       })
       .then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(err) as never, null),
+        (res) => {
+          if (span) endSpan(span.setAttribute('rpc.grpc.status_code', 0));
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const error = toServiceError(err);
+          if (span) endSpan(span.setAttribute('rpc.grpc.status_code', error.code ?? 2), err);
+          callback(error as never, null);
+        },
       );
   };
 }
+
+const SERVICE = PolicyEngineService.typeName;
 
 /** Milliseconds until the client's deadline, if it set one. */
 function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined {
@@ -129,26 +151,31 @@ export interface PolicyStore {
   forget(name: string, digest: string): Promise<void>;
 }
 
-export interface ServiceGuards {
+export interface ServiceOptions {
   /** False once the daemon drains. */
   accepting: () => boolean;
   store?: PolicyStore;
+  /** Makes a SERVER span of every call (src/telemetry/tracing.ts). */
+  tracer?: Tracer;
+  /** Who a call comes from, as authorization saw it; passed to the engine for its decision log. */
+  identify?: (metadata: Metadata, peer: PeerCertificate | undefined) => Caller;
 }
 
 /** Authorization happens before these handlers, in the server's interceptor (authorization.ts). */
-export function policyServiceImplementation(engine: PolicyEngine, guards: ServiceGuards): UntypedServiceImplementation {
+export function policyServiceImplementation(engine: PolicyEngine, options: ServiceOptions): UntypedServiceImplementation {
   const guard = () => {
-    if (!guards.accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');
+    if (!options.accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');
   };
+  const { tracer } = options;
   return {
-    loadPolicy: handler<LoadPolicyRequest, LoadPolicyResponse>(async (req) => {
+    loadPolicy: handler<LoadPolicyRequest, LoadPolicyResponse>('LoadPolicy', tracer, async (req) => {
       guard();
       const limits = { timeoutMs: req.limits?.timeoutMs, maxMemoryBytes: Number(req.limits?.maxMemoryBytes ?? 0n) };
       const loaded = await engine.load(loadSource(req), limits);
-      await guards.store?.save(loaded, limits);
+      await options.store?.save(loaded, limits);
       return create(LoadPolicyResponseSchema, { policy: policyMessage(loaded.policy), alreadyLoaded: loaded.alreadyLoaded });
     }),
-    evaluate: handler<EvaluateRequest, EvaluateResponse>(async (req, call) => {
+    evaluate: handler<EvaluateRequest, EvaluateResponse>('Evaluate', tracer, async (req, call, traceContext) => {
       guard();
       const material = req.material;
       if (!material) throw new PolicydError('INVALID_REQUEST', 'EvaluateRequest.material is required');
@@ -172,15 +199,17 @@ export function policyServiceImplementation(engine: PolicyEngine, guards: Servic
         includeRawData: req.options?.includeRawData,
         allowedHostnames: req.options?.allowedHostnames,
         signal: cancelled.signal,
+        traceContext,
+        caller: options.identify?.(call.metadata, call.getAuthContext().sslPeerCertificate),
       });
       return evaluateResponse(outcome);
     }),
-    listPolicies: handler<unknown, ListPoliciesResponse>(() =>
+    listPolicies: handler<unknown, ListPoliciesResponse>('ListPolicies', tracer, () =>
       create(ListPoliciesResponseSchema, { policies: engine.policies().map(policyMessage) }),
     ),
-    unloadPolicy: handler<UnloadPolicyRequest, UnloadPolicyResponse>(async (req) => {
+    unloadPolicy: handler<UnloadPolicyRequest, UnloadPolicyResponse>('UnloadPolicy', tracer, async (req) => {
       const policy = engine.unload(req.policy);
-      await guards.store?.forget(policy.name, policy.digest);
+      await options.store?.forget(policy.name, policy.digest);
       return create(UnloadPolicyResponseSchema, { policy: policyMessage(policy) });
     }),
   };

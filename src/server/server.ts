@@ -4,6 +4,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { DEFAULTS, MiB } from '../config/defaults.js';
 import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policyengine/v1/engine_pb.js';
 import type { PolicyEngine } from '../engine/policy-engine.js';
+import type { Tracer } from '../telemetry/tracing.js';
 import { policyServiceImplementation, type PolicyStore } from './policy-service.js';
 import { Authorizer } from './authorization.js';
 import { CertificateFileWatcher } from './certificate-files.js';
@@ -33,6 +34,8 @@ export interface ServerOptions {
   maxSessionMemoryMb?: number;
   /** Where LoadPolicy/UnloadPolicy are recorded for a restart (the state directory). */
   store?: PolicyStore;
+  /** Traces every call (src/telemetry/tracing.ts). */
+  tracer?: Tracer;
 }
 
 export const SERVICE_NAME = PolicyEngineService.typeName;
@@ -81,7 +84,12 @@ export class PolicyServer {
     });
     this.server.addService(
       serviceDefinition(PolicyEngineService),
-      policyServiceImplementation(engine, { accepting: () => this.#accepting, store: options.store }),
+      policyServiceImplementation(engine, {
+        accepting: () => this.#accepting,
+        store: options.store,
+        tracer: options.tracer,
+        identify: (metadata, peer) => authorizer.callerOf(metadata, peer),
+      }),
     );
     this.health.addToServer(this.server);
     if (options.reflection ?? true) addReflection(this.server, [file_policyengine_v1_engine]);

@@ -48,6 +48,15 @@ export interface ScriptTask {
   host?: HostChannel;
   /** Only instantiate (load-time readiness check); `Execute` is not called. */
   probe?: boolean;
+  /** Report when the worker took the task, and when instantiation and execution ended (for traces). */
+  timed?: boolean;
+}
+
+/** Epoch milliseconds (fractional; comparable across threads): when the worker started, instantiated, finished. */
+export interface ScriptTimings {
+  started: number;
+  instantiated: number;
+  finished: number;
 }
 
 export interface LogRecord {
@@ -68,9 +77,10 @@ export interface ScriptResult {
   ignore: boolean;
 }
 
-export type ScriptOutcome =
+export type ScriptOutcome = (
   | { ok: true; result: ScriptResult; logs: LogRecord[]; output?: Uint8Array }
-  | { ok: false; error: ErrorData; logs: LogRecord[] };
+  | { ok: false; error: ErrorData; logs: LogRecord[] }
+) & { timings?: ScriptTimings };
 
 export type HostRequest = { op: 'http'; request: GuestHttpRequest } | { op: 'discover'; digest: string; kind: string };
 

@@ -1,3 +1,4 @@
+import { epochMs } from '../telemetry/clock.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { ErrorData } from '../errors/policyd-error.js';
 import { classifyGuestError } from './errors.js';
@@ -20,6 +21,16 @@ function nearMemoryCap(instance: PolicyInstance, limitPages: number): boolean {
  * the output parsed by Chainloop's rules.
  */
 export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
+  if (!task.timed) return evaluate(task);
+  const started = epochMs();
+  let instantiated = started;
+  const outcome = await evaluate(task, () => {
+    instantiated = epochMs();
+  });
+  return { ...outcome, timings: { started, instantiated, finished: epochMs() } };
+}
+
+async function evaluate(task: ScriptTask, onInstantiated?: () => void): Promise<ScriptOutcome> {
   const logs = new GuestLogs(task.maxLogEntries);
   const fail = (error: ErrorData): ScriptOutcome => ({ ok: false, error, logs: logs.finish() });
   let host: Host | undefined;
@@ -31,6 +42,7 @@ export default async function runScript(task: ScriptTask): Promise<ScriptOutcome
     } catch (err) {
       return fail(classifyGuestError(err, 'create'));
     }
+    onInstantiated?.();
     if (task.probe) return { ok: true, result: { skipped: false, skipReason: '', violations: [], ignore: true }, logs: logs.finish() };
     let output: Uint8Array | null;
     try {

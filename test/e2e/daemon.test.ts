@@ -110,7 +110,7 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
       ['Validating message with max length: 100', 'Validation passed for message: logged', 'decision'],
     );
     assert.equal(mine[2]!.digest, res.policyDigest);
-    assert.equal(mine[2]!.violations, 0);
+    assert.equal(mine[2]!.violationCount, 0);
   });
 
   it('reloads a changed policy, keeps the last good version when a change is broken, and follows additions and removals', async () => {

@@ -26,7 +26,8 @@ describe('the decision log (an engine observer)', () => {
       ['guest 0', 'guest 1', 'arguments the policy does not declare were ignored', 'decision'],
     );
     assert.ok(lines.every((l) => l.policy === 'p' && l.digest === 'sha256:d' && l.evaluationId === 'e1'));
-    assert.equal(lines[3]!.violations, 1);
+    assert.equal(lines[3]!.violationCount, 1);
+    assert.deepEqual(lines[3]!.violations, ['v']);
     assert.equal(lines[3]!.kind, 'EVIDENCE');
   });
 

@@ -59,6 +59,8 @@ export interface CallOptions {
   deadlineMs?: number;
   /** Cancels the call (the daemon stops the evaluation and frees its worker). */
   signal?: AbortSignal;
+  /** Extra metadata for this call, e.g. the W3C `traceparent` of the caller's span (the daemon's traces continue it). */
+  metadata?: Record<string, string>;
 }
 
 function channelCredentials(options: ClientOptions): ChannelCredentials {
@@ -90,7 +92,12 @@ export class PolicyEngineClient {
     return new Promise((resolve, reject) => {
       if (options.signal?.aborted) return reject(options.signal.reason);
       const fn = (this.raw as unknown as Record<string, (...args: unknown[]) => ClientUnaryCall>)[method]!;
-      const call = fn.call(this.raw, request, this.#metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) =>
+      let metadata = this.#metadata;
+      if (options.metadata) {
+        metadata = this.#metadata.clone();
+        for (const [key, value] of Object.entries(options.metadata)) metadata.set(key, value);
+      }
+      const call = fn.call(this.raw, request, metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) =>
         err ? reject(new PolicydError(err)) : resolve(res),
       );
       options.signal?.addEventListener('abort', () => call.cancel(), { once: true });

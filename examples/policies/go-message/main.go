@@ -5,26 +5,23 @@
 // The material must be a JSON object with a non-empty string "message"; anything else is skipped.
 package main
 
-import "encoding/json"
-
-type result struct {
-	Skipped    bool     `json:"skipped"`
-	SkipReason string   `json:"skip_reason,omitempty"`
-	Violations []string `json:"violations"`
-}
+import policy "github.com/wasm-policyd/wasm-policyd/sdk/go"
 
 //go:wasmexport Execute
 func Execute() int32 {
-	r := result{Violations: []string{}}
-	var material map[string]any
-	if err := json.Unmarshal(input(), &material); err != nil {
-		r.Skipped, r.SkipReason = true, "the material is not a JSON object"
-	} else if message, ok := material["message"].(string); !ok || message == "" {
-		r.Violations = append(r.Violations, "message must be a non-empty string")
-	}
-	out, _ := json.Marshal(r)
-	output(out)
-	return 0
+	return policy.Run(func() {
+		var material map[string]any
+		if err := policy.GetMaterialJSON(&material); err != nil {
+			policy.OutputResult(policy.Skip("the material is not a JSON object"))
+			return
+		}
+		result := policy.Success()
+		if message, ok := material["message"].(string); !ok || message == "" {
+			result.AddViolation("message must be a non-empty string")
+		}
+		policy.LogInfo("checked the message of %d field(s)", len(material))
+		policy.OutputResult(result)
+	})
 }
 
 func main() {}
