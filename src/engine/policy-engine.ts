@@ -26,6 +26,8 @@ import { resolvePolicy, type PolicySource, type ResolvedPolicy, type SelfContain
 import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptTask } from '../worker/protocol.js';
+
+export type { GuestLogLevel, LogRecord };
 import { mergeResults, type MergedResult } from './merge.js';
 import { ScriptPool, type PoolOptions } from './pool.js';
 

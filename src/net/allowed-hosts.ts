@@ -59,8 +59,3 @@ export function urlHostname(url: string): string {
 export function matchesHostPattern(host: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => p.toLowerCase() === host.toLowerCase() || globMatches(p, host));
 }
-
-/** The text go-sdk panics with; Chainloop's error mapping recognises it. */
-export function notAllowedText(url: string): string {
-  return `HTTP request to '${url}' is not allowed`;
-}

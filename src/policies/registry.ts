@@ -1,5 +1,6 @@
 import type { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { compilePolicyModule, type ModuleFacts } from '../wasm/inspect.js';
+import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { PolicyInputSpec } from './document.js';
 import type { ResolvedPolicy } from './loader.js';
 
@@ -13,6 +14,11 @@ export interface LoadedScript {
 export interface PolicyLimits {
   timeoutMs: number;
   memoryLimitPages: number;
+}
+
+/** A policy's memory cap in bytes, as the API reports it. */
+export function maxMemoryBytes(limits: PolicyLimits): number {
+  return limits.memoryLimitPages * PAGE_BYTES;
 }
 
 export interface LoadedPolicy {

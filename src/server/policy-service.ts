@@ -22,12 +22,10 @@ import {
   type UnloadPolicyResponse,
 } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
-import type { Caller, EvaluationOutcome, LoadResult, PolicyEngine, RequestedLimits } from '../engine/policy-engine.js';
+import type { Caller, EvaluationOutcome, GuestLogLevel, LoadResult, PolicyEngine, RequestedLimits } from '../engine/policy-engine.js';
 import { SpanKind, contextFromMetadata, endSpan, trace, type Context, type Tracer } from '../telemetry/tracing.js';
 import type { PolicySource } from '../policies/loader.js';
-import type { LoadedPolicy } from '../policies/registry.js';
-import type { GuestLogLevel } from '../worker/protocol.js';
-import { PAGE_BYTES } from '../wasm/memory-limit.js';
+import { maxMemoryBytes, type LoadedPolicy } from '../policies/registry.js';
 import { UndecodableRequest } from './service-definition.js';
 import { toServiceError } from './status.js';
 
@@ -47,7 +45,7 @@ export function policyMessage(p: LoadedPolicy): Policy {
     digest: p.digest,
     description: p.description,
     findingType: p.findingType,
-    limits: { timeoutMs: p.limits.timeoutMs, maxMemoryBytes: BigInt(p.limits.memoryLimitPages * PAGE_BYTES) },
+    limits: { timeoutMs: p.limits.timeoutMs, maxMemoryBytes: BigInt(maxMemoryBytes(p.limits)) },
     isolation: Isolation.FRESH_INSTANCE,
     scripts: p.scripts.map((s) => ({ kind: s.kind, digest: s.digest, sizeBytes: BigInt(s.sizeBytes) })),
     inputs: p.inputs.map((i) => ({

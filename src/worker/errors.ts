@@ -9,11 +9,13 @@ import {
 } from '../errors/chainloop-messages.js';
 
 const PLUGIN_ERROR = 'Plugin-originated error: ';
+/** go-sdk's panic text for a denied host, which Chainloop's error mapping reads: a guest error carrying it is classified alike. */
 const HTTP_DENIED = /HTTP request to '(.+?)' is not allowed/;
 
 /**
  * Turns what @extism/extism throws into Chainloop's categories and texts: error_set → POLICY_ERROR,
- * traps → POLICY_PANIC, a denied host → HTTP_FORBIDDEN.
+ * traps → POLICY_PANIC, a denied host → HTTP_FORBIDDEN. The daemon's own host functions throw typed
+ * PolicydErrors, which pass through; the text rules are for what the SDK and guests throw.
  */
 export function classifyGuestError(err: unknown, phase: 'create' | 'call', memoryExhausted = false): ErrorData {
   if (memoryExhausted) return { reason: 'POLICY_MEMORY', message: memoryMessage() };

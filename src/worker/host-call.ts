@@ -1,4 +1,5 @@
 import { receiveMessageOnPort } from 'node:worker_threads';
+import { timeoutMessage } from '../errors/chainloop-messages.js';
 import { PolicydError } from '../errors/policyd-error.js';
 import type { Evaluation } from './instances.js';
 import type { HostChannel, HostRequest, HostResponse } from './protocol.js';
@@ -12,7 +13,7 @@ export function callHost(channel: HostChannel, request: HostRequest): { status: 
   Atomics.store(flag, 0, 0);
   channel.port.postMessage(request);
   if (Atomics.wait(flag, 0, 0, channel.timeoutMs) === 'timed-out') {
-    throw new Error(`${request.op}: context deadline exceeded`);
+    throw new PolicydError('POLICY_TIMEOUT', timeoutMessage());
   }
   // The answer is posted before the flag flips; the loop only covers delivery lagging the notify.
   for (let spins = 0; spins < 1000; spins++) {
@@ -24,7 +25,7 @@ export function callHost(channel: HostChannel, request: HostRequest): { status: 
     }
     Atomics.wait(flag, 0, 1, 1);
   }
-  throw new Error(`${request.op}: no answer from the host`);
+  throw new PolicydError('INTERNAL', `${request.op}: the main thread did not answer the host call`);
 }
 
 /** Counts a host call against the evaluation's budget: each holds the worker and reaches the network. */

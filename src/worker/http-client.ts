@@ -1,5 +1,7 @@
 import type { CallContext } from '@extism/extism';
-import { isHostAllowed, notAllowedText } from '../net/allowed-hosts.js';
+import { httpForbiddenMessage, unknownErrorMessage } from '../errors/chainloop-messages.js';
+import { PolicydError } from '../errors/policyd-error.js';
+import { isHostAllowed } from '../net/allowed-hosts.js';
 import type { GuestHttpRequest } from '../net/http-fetch.js';
 import { callHost, chargeHostCall } from './host-call.js';
 import type { Evaluation } from './instances.js';
@@ -15,9 +17,9 @@ function readRequest(cp: CallContext, offset: bigint): GuestHttpRequest {
   try {
     req = JSON.parse(cp.read(offset)?.text() ?? '') as GuestRequest;
   } catch {
-    throw new Error('http_request: the request is not JSON {"url","method","headers"}');
+    throw new PolicydError('POLICY_ERROR', unknownErrorMessage('http_request: the request is not JSON {"url","method","headers"}'));
   }
-  if (typeof req.url !== 'string') throw new Error('http_request: the request has no "url"');
+  if (typeof req.url !== 'string') throw new PolicydError('POLICY_ERROR', unknownErrorMessage('http_request: the request has no "url"'));
   const headers: Record<string, string> = {};
   if (req.headers && typeof req.headers === 'object') {
     for (const [k, v] of Object.entries(req.headers)) headers[k] = String(v);
@@ -27,7 +29,8 @@ function readRequest(cp: CallContext, offset: bigint): GuestHttpRequest {
 
 /**
  * Extism's `http_request`/`http_status_code`/`http_headers` for foreground plugins. A host outside
- * the allow-list traps the guest with go-sdk's text, as in Chainloop; response headers stay off.
+ * the allow-list traps the guest with a typed HTTP_FORBIDDEN carrying Chainloop's message (Chainloop
+ * gets there by parsing go-sdk's panic text); response headers stay off.
  */
 export function httpFunctions(evaluationOf: (cp: CallContext) => Evaluation | null) {
   return {
@@ -36,7 +39,7 @@ export function httpFunctions(evaluationOf: (cp: CallContext) => Evaluation | nu
       const evaluation = evaluationOf(cp);
       const channel = evaluation?.task.host;
       if (!evaluation || !channel || !isHostAllowed(request.url, evaluation.task.allowedHosts))
-        throw new Error(notAllowedText(request.url));
+        throw new PolicydError('HTTP_FORBIDDEN', httpForbiddenMessage(request.url));
       chargeHostCall(evaluation);
       if (bodyOffset !== 0n) request.body = cp.read(bodyOffset)?.bytes().slice();
       const answer = callHost(channel, { op: 'http', request });
