@@ -126,7 +126,10 @@ export interface EvaluationRequest {
   policy: string;
   material: MaterialInput;
   args?: Record<string, string>;
+  /** The request's own timeout. */
   timeoutMs?: number;
+  /** Time left until the caller's deadline (gRPC), if it set one. */
+  deadlineMs?: number;
   includeRawData?: boolean;
   allowedHostnames?: string[];
   /** Aborted when the caller gives up (client cancel). */
@@ -448,7 +451,13 @@ export class PolicyEngine {
     }
     const allowedHosts = [...BASE_ALLOWED_HOSTNAMES, ...this.#options.allowedHostnames, ...requested];
 
-    const timeoutMs = Math.min(req.timeoutMs || Number.POSITIVE_INFINITY, policy.limits.timeoutMs);
+    // The one place the effective timeout is decided: the least of the caller's deadline, the request's
+    // timeout and the policy's limit (itself within the server's maximum).
+    const timeoutMs = Math.min(
+      req.deadlineMs ?? Number.POSITIVE_INFINITY,
+      req.timeoutMs || Number.POSITIVE_INFINITY,
+      policy.limits.timeoutMs,
+    );
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new PolicydError('POLICY_TIMEOUT', timeoutMessage())), timeoutMs);
     const onCancel = () => controller.abort(new PolicydError('CANCELLED', 'the client cancelled the evaluation'));

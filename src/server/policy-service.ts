@@ -180,9 +180,6 @@ export function policyServiceImplementation(engine: PolicyEngine, options: Servi
       const cancelled = new AbortController();
       // With a reason: the default one is a DOMException, whose construction showed in the profiles.
       call.on('cancelled', () => cancelled.abort(CLIENT_CANCELLED));
-      const clientMs = deadlineMs(call as ServerUnaryCall<unknown, unknown>);
-      const requested = req.options?.timeoutMs || undefined;
-      const timeoutMs = clientMs === undefined ? requested : Math.min(clientMs, requested ?? clientMs);
       const outcome = await engine.evaluate({
         policy: req.policy,
         material: {
@@ -193,7 +190,8 @@ export function policyServiceImplementation(engine: PolicyEngine, options: Servi
           prepared: material.prepared,
         },
         args: req.args,
-        timeoutMs,
+        timeoutMs: req.options?.timeoutMs || undefined,
+        deadlineMs: deadlineMs(call as ServerUnaryCall<unknown, unknown>),
         includeRawData: req.options?.includeRawData,
         allowedHostnames: req.options?.allowedHostnames,
         signal: cancelled.signal,
