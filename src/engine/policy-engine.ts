@@ -252,9 +252,10 @@ export class PolicyEngine {
   }
 
   /** Refuses a policy that would take the registry past its budget (a new version of a name replaces the old one). */
-  #checkBudget(resolved: ResolvedPolicy): void {
+  #checkBudget(resolved: ResolvedPolicy, byName: boolean): void {
     const { maxPolicies, maxPolicyBytes } = this.#options;
-    const replaced = this.#registry.get(resolved.name);
+    // A version loaded by digest only (on demand) sits beside the one its name serves, replacing nothing.
+    const replaced = byName ? this.#registry.get(resolved.name) : undefined;
     const others = this.#registry.list().filter((p) => p !== replaced);
     if (!replaced && this.#registry.size >= maxPolicies) {
       throw new PolicydError(
@@ -300,9 +301,11 @@ export class PolicyEngine {
           }),
       });
       if (!byName) this.#makeRoomFor(resolved);
-      this.#checkBudget(resolved);
+      this.#checkBudget(resolved, byName);
       try {
         const added = await this.#registry.add(resolved, this.#limits(limits), (policy) => this.#probe(policy), { byName });
+        // Loaded by name now: no longer a cached on-demand version that may be evicted.
+        if (byName) this.#fetched.delete(added.policy.digest);
         return { ...added, replay: resolved.replay };
       } catch (err) {
         throw err instanceof PolicydError ? err.forPolicy(resolved.name) : err;

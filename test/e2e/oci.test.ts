@@ -192,6 +192,10 @@ describe('policies in an OCI registry (Debian docker-registry on loopback, oras 
       d.tcp.evaluate({ policy: 'cyclonedx-licenses', material: { content: licensesFail(), kind: sbom } }),
       grpcError(status.NOT_FOUND, 'POLICY_NOT_FOUND'),
     );
+    // Loaded by name afterwards, the same version serves its name too.
+    await d.tcp.loadPolicy({ source: { case: 'ref', value: licenses } });
+    const byName = await d.tcp.evaluate({ policy: 'cyclonedx-licenses', material: { content: licensesFail(), kind: sbom } });
+    assert.equal(byName.policyDigest, digest);
   });
 
   it('uses the credentials of a Docker config file, and says what to do without them', async () => {
