@@ -25,6 +25,15 @@ const dockerConfig = z.looseObject({
 
 const helperAnswer = z.object({ Username: z.string(), Secret: z.string() });
 
+/** JSON, or undefined (which the schemas then refuse with a message naming the file or helper). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where `docker login`, `oras login` and `helm registry login` write: $DOCKER_CONFIG/config.json or ~/.docker/config.json. */
 export function defaultDockerConfigPath(): string {
   return join(process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
@@ -41,10 +50,10 @@ function askHelper(helper: string, registry: string): Promise<RegistryCredential
     const child = execFile(`docker-credential-${helper}`, ['get'], { timeout: 30_000, maxBuffer: 1 << 20 }, (err, stdout) => {
       // A helper that knows nothing of the registry exits non-zero with "credentials not found".
       if (err) {
-        if (/credentials not found/i.test(stdout) || (err as NodeJS.ErrnoException).code === undefined) return resolve(undefined);
+        if (/credentials not found/i.test(stdout)) return resolve(undefined);
         return reject(new Error(`credential helper docker-credential-${helper} failed: ${err.message}`));
       }
-      const answer = helperAnswer.safeParse(JSON.parse(stdout));
+      const answer = helperAnswer.safeParse(parseJson(stdout));
       if (!answer.success)
         return reject(new Error(`credential helper docker-credential-${helper} answered something else than credentials`));
       const { Username, Secret } = answer.data;
@@ -66,7 +75,7 @@ export async function credentialsFor(registry: string, path = defaultDockerConfi
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read the Docker config file ${path}: ${(err as Error).message}`);
   }
-  const parsed = dockerConfig.safeParse(JSON.parse(text));
+  const parsed = dockerConfig.safeParse(parseJson(text));
   if (!parsed.success) throw new Error(`the Docker config file ${path} is not a Docker config (auths, credHelpers, credsStore)`);
   const config = parsed.data;
   const helper = config.credHelpers?.[registry] ?? config.credsStore;

@@ -140,9 +140,14 @@ export class RegistryClient {
       return undefined;
     }
     const body = await readCapped(res, 1 << 20);
-    const answer = body ? (JSON.parse(Buffer.from(body).toString('utf8')) as { token?: string; access_token?: string }) : {};
-    const token = answer.token ?? answer.access_token;
-    return token ? `Bearer ${token}` : undefined;
+    let answer: { token?: unknown; access_token?: unknown } = {};
+    try {
+      if (body) answer = JSON.parse(Buffer.from(body).toString('utf8'));
+    } catch {
+      return undefined; // not a token answer: the call is refused as unauthenticated
+    }
+    const token = answer?.token ?? answer?.access_token;
+    return typeof token === 'string' && token ? `Bearer ${token}` : undefined;
   }
 
   async #check(ref: OciReference, res: Response, what: string, notFound?: () => PolicydError): Promise<void> {
@@ -261,8 +266,9 @@ export class RegistryClient {
     if (res.status === 200 && res.headers.get('content-type')?.startsWith(INDEX_MEDIA_TYPE)) {
       return manifestsOf(await this.#read(ref, res, MAX_MANIFEST_BYTES, 'the referrers index'));
     }
+    // Registries without the API answer 404, or 400/405 for a path they do not know: all mean "use the tag".
+    if (res.status === 403 || res.status === 429 || res.status >= 500) await this.#check(ref, res, 'referrers');
     await res.body?.cancel().catch(() => {});
-    if (res.status !== 404 && res.status !== 200) await this.#check(ref, res, 'referrers');
     return this.#tagSchemaReferrers(ref, digest);
   }
 
@@ -317,7 +323,12 @@ export function referrersTag(digest: string): string {
   return digest.replace(':', '-');
 }
 
+/** The descriptors of an image index; none when it is not one (a broken index hides no valid signature). */
 function manifestsOf(bytes: Uint8Array): Descriptor[] {
-  const index = JSON.parse(Buffer.from(bytes).toString('utf8')) as { manifests?: Descriptor[] };
-  return Array.isArray(index.manifests) ? index.manifests : [];
+  try {
+    const index = JSON.parse(Buffer.from(bytes).toString('utf8')) as { manifests?: Descriptor[] };
+    return Array.isArray(index.manifests) ? index.manifests.filter((d) => typeof d?.digest === 'string') : [];
+  } catch {
+    return [];
+  }
 }

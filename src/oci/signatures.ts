@@ -117,13 +117,15 @@ function signedDigests(bundle: Bundle): string[] {
   if (bundle.content.$case !== 'dsseEnvelope') return [];
   const envelope = bundle.content.dsseEnvelope;
   if (envelope.payloadType !== IN_TOTO_PAYLOAD) return [];
-  const statement = JSON.parse(envelope.payload.toString('utf8')) as {
-    _type?: string;
-    predicateType?: string;
-    subject?: { digest?: Record<string, string> }[];
-  };
-  if (statement._type !== STATEMENT_TYPE || statement.predicateType !== SIGN_PREDICATE) return [];
-  return (statement.subject ?? []).flatMap((s) => Object.entries(s.digest ?? {}).map(([alg, hex]) => `${alg}:${hex}`));
+  let statement: { _type?: string; predicateType?: string; subject?: { digest?: Record<string, string> }[] };
+  try {
+    statement = JSON.parse(envelope.payload.toString('utf8'));
+  } catch {
+    return [];
+  }
+  if (statement?._type !== STATEMENT_TYPE || statement.predicateType !== SIGN_PREDICATE) return [];
+  const subjects = Array.isArray(statement?.subject) ? statement.subject : [];
+  return subjects.flatMap((s) => Object.entries(s?.digest ?? {}).map(([alg, hex]) => `${alg}:${hex}`));
 }
 
 /**

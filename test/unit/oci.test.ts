@@ -201,6 +201,8 @@ describe('credentials from a Docker config file', () => {
     assert.equal(await credentialsFor('r.example', join(dir, 'absent.json')), undefined);
     writeFileSync(join(dir, 'broken.json'), '{"auths": 3}');
     await assert.rejects(credentialsFor('r.example', join(dir, 'broken.json')), /broken\.json is not a Docker config/);
+    writeFileSync(join(dir, 'truncated.json'), '{"auths": {');
+    await assert.rejects(credentialsFor('r.example', join(dir, 'truncated.json')), /truncated\.json is not a Docker config/);
   });
 });
 
@@ -256,6 +258,11 @@ describe('signature verification', () => {
     const bundle = JSON.parse(Buffer.from(bundleFor(statement(SIGN_PREDICATE, 'b'.repeat(64)))).toString());
     bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement(SIGN_PREDICATE))).toString('base64');
     assert.throws(() => verify([Buffer.from(JSON.stringify(bundle))]), refusedBecause(/not signed by release\.pub/));
+  });
+  it('refuses a bundle whose statement is not JSON', () => {
+    const bundle = JSON.parse(Buffer.from(bundleFor(statement(SIGN_PREDICATE))).toString());
+    bundle.dsseEnvelope.payload = Buffer.from('not json').toString('base64');
+    assert.throws(() => verify([Buffer.from(JSON.stringify(bundle))]), refusedBecause(/signs something else/));
   });
   it('refuses what is not a bundle', () => {
     assert.throws(() => verify([Buffer.from('{"mediaType":"x"}')]), refusedBecause(/not a Sigstore bundle/));
