@@ -4,6 +4,7 @@
  * policy.yaml, two sample SBOMs and a policy.test.yaml — in AssemblyScript or Go.
  */
 import { fileURLToPath } from 'node:url';
+import { ASSEMBLYSCRIPT_VERSION } from '../version.js';
 
 export const LANGUAGES = ['assemblyscript', 'go'] as const;
 export type Language = (typeof LANGUAGES)[number];
@@ -13,9 +14,6 @@ export const SDK_DIRS: Record<Language, string> = {
   assemblyscript: fileURLToPath(new URL('../../../sdk/assemblyscript', import.meta.url)),
   go: fileURLToPath(new URL('../../../sdk/go', import.meta.url)),
 };
-
-/** The AssemblyScript compiler version the SDK is built and tested with. */
-export const ASSEMBLYSCRIPT_VERSION = '0.28.20';
 
 const policyYaml = (name: string) => `apiVersion: workflowcontract.chainloop.dev/v1
 kind: Policy

@@ -84,7 +84,7 @@ export class DecisionLog implements EngineObserver {
       materialName: material.name || 'material',
       materialDigest: sha256(material.content),
       args: args ?? {},
-      caller: caller ?? { role: 'local', subject: 'in-process' },
+      caller: caller?.() ?? { role: 'local', subject: 'in-process' },
     };
     if (result) {
       const { violations, skipped, skipReasons, ignored: ignoredResult } = result.result;

@@ -136,8 +136,8 @@ export interface EvaluationRequest {
   signal?: AbortSignal;
   /** The trace this evaluation belongs to (the RPC's span). */
   traceContext?: Context;
-  /** Who asked, as the decision log names them. */
-  caller?: Caller;
+  /** Who asked, as the decision log names them; asked only by an observer that writes it. */
+  caller?: () => Caller;
 }
 
 /** A caller as authorization saw it: its role, and a certificate identity or a token fingerprint. */
@@ -158,6 +158,10 @@ export interface EvaluationOutcome {
 }
 
 const PROBE_TIMEOUT_MS = 10_000;
+
+/** WebAssembly bytes the budget (maxPolicyBytes) counts: of loaded policies, and of one about to load. */
+const heldBytes = (policies: LoadedPolicy[]) => policies.reduce((n, p) => n + p.scripts.reduce((m, s) => m + s.sizeBytes, 0), 0);
+const resolvedBytes = (resolved: ResolvedPolicy) => resolved.scripts.reduce((n, s) => n + s.bytes.byteLength, 0);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** True for a buffer made for this evaluation (not a view into a request or Node's shared pool). */
@@ -263,9 +267,7 @@ export class PolicyEngine {
         `${maxPolicies} policies are loaded, this daemon's maximum (maxPolicies); unload one first, or raise the limit`,
       );
     }
-    const bytes =
-      others.reduce((n, p) => n + p.scripts.reduce((m, s) => m + s.sizeBytes, 0), 0) +
-      resolved.scripts.reduce((n, s) => n + s.bytes.byteLength, 0);
+    const bytes = heldBytes(others) + resolvedBytes(resolved);
     if (bytes > maxPolicyBytes) {
       throw new PolicydError(
         'POLICY_BUDGET',
@@ -551,10 +553,9 @@ export class PolicyEngine {
   /** Unloads versions fetched on demand, least recently used first, until `resolved` fits the budget. */
   #makeRoomFor(resolved: ResolvedPolicy): void {
     const { maxPolicies, maxPolicyBytes } = this.#options;
-    const held = () => this.#registry.list().reduce((n, p) => n + p.scripts.reduce((m, s) => m + s.sizeBytes, 0), 0);
-    const needed = resolved.scripts.reduce((n, s) => n + s.bytes.byteLength, 0);
+    const needed = resolvedBytes(resolved);
     for (const digest of this.#fetched) {
-      if (this.#registry.size < maxPolicies && held() + needed <= maxPolicyBytes) return;
+      if (this.#registry.size < maxPolicies && heldBytes(this.#registry.list()) + needed <= maxPolicyBytes) return;
       this.#registry.remove(digest);
       this.#fetched.delete(digest);
     }

@@ -6,7 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import { PolicydError } from '../errors/policyd-error.js';
 import { packPolicy, policyLayers, type PolicyFiles } from './policy-artifact.js';
-import { formatOciReference, type OciReference } from './reference.js';
+import { atDigest, formatOciReference, type OciReference } from './reference.js';
 import { MANIFEST_MEDIA_TYPE, type RegistryClient } from './registry-client.js';
 import { MAX_BUNDLE_BYTES, MAX_SIGNATURES, bundleLayers, signManifest, signatureArtifact } from './signatures.js';
 
@@ -27,7 +27,7 @@ export async function pullPolicy(
   options: { maxBytes: number; signatures: boolean },
 ): Promise<PulledArtifact> {
   const manifest = await client.manifest(ref);
-  const at = formatOciReference({ registry: ref.registry, repository: ref.repository, digest: manifest.digest });
+  const at = formatOciReference(atDigest(ref, manifest.digest));
   const layers = policyLayers(manifest.bytes, at);
   if (layers.totalBytes > options.maxBytes) {
     throw new PolicydError('POLICY_BUDGET', `${at} holds ${layers.totalBytes} bytes, more than this daemon loads (maxPolicyMb)`);
@@ -40,7 +40,7 @@ export async function pullPolicy(
   if (options.signatures) {
     const referrers = (await client.referrers(ref, manifest.digest)).slice(0, MAX_SIGNATURES);
     for (const referrer of referrers) {
-      const signature = await client.manifest({ ...ref, tag: undefined, digest: referrer.digest });
+      const signature = await client.manifest(atDigest(ref, referrer.digest));
       for (const layer of bundleLayers(signature.bytes)) {
         if (layer.size <= MAX_BUNDLE_BYTES) signatures.push(await client.blob(ref, layer.digest, MAX_BUNDLE_BYTES));
       }
@@ -83,7 +83,7 @@ export async function pushPolicy(
   }
   return {
     digest: packed.digest,
-    pinned: formatOciReference({ registry: ref.registry, repository: ref.repository, digest: packed.digest }),
+    pinned: formatOciReference(atDigest(ref, packed.digest)),
     signed: signer !== undefined,
   };
 }

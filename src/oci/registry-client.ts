@@ -50,6 +50,11 @@ export function parseChallenge(header: string): { scheme: string; params: Record
   return { scheme, params };
 }
 
+/** Lets go of an answer whose body is not read (the connection is then reused or closed). */
+async function discard(res: Response): Promise<void> {
+  await res.body?.cancel().catch(() => {});
+}
+
 /** The scope a token is asked for. */
 type Access = 'pull' | 'pull,push';
 
@@ -75,14 +80,14 @@ export class RegistryClient {
     let res = await once(this.#authorizations.get(key));
     if (res.status !== 401) return res;
     const challenge = res.headers.get('www-authenticate');
-    await res.body?.cancel().catch(() => {});
+    await discard(res);
     if (!challenge) throw this.#denied(ref, 401);
     const authorization = await this.#authorize(ref, access, challenge);
     if (authorization === undefined) throw this.#denied(ref, 401);
     this.#authorizations.set(key, authorization);
     res = await once(authorization);
     if (res.status === 401) {
-      await res.body?.cancel().catch(() => {});
+      await discard(res);
       this.#authorizations.delete(key);
       throw this.#denied(ref, 401);
     }
@@ -136,7 +141,7 @@ export class RegistryClient {
     }
     const res = await this.#fetch(ref, tokenRequest);
     if (res.status !== 200) {
-      await res.body?.cancel().catch(() => {});
+      await discard(res);
       return undefined;
     }
     const body = await readCapped(res, 1 << 20);
@@ -152,7 +157,7 @@ export class RegistryClient {
 
   async #check(ref: OciReference, res: Response, what: string, notFound?: () => PolicydError): Promise<void> {
     if (res.ok) return;
-    await res.body?.cancel().catch(() => {});
+    await discard(res);
     if (res.status === 404 && notFound) throw notFound();
     if (res.status === 401 || res.status === 403) throw this.#denied(ref, res.status);
     if (res.status === 429 || res.status >= 500) throw this.#unavailable(ref, `HTTP ${res.status} for ${what}`);
@@ -164,7 +169,7 @@ export class RegistryClient {
       throw this.#unavailable(ref, `reading ${what} failed: ${errorMessage(err)}`);
     });
     if (!bytes) {
-      await res.body?.cancel().catch(() => {});
+      await discard(res);
       throw new PolicydError('POLICY_BUDGET', `${what} in ${formatOciReference(ref)} is larger than ${max} bytes, this daemon's limit`);
     }
     return bytes;
@@ -222,11 +227,11 @@ export class RegistryClient {
   async pushBlob(ref: OciReference, bytes: Uint8Array): Promise<Descriptor> {
     const digest = sha256(bytes);
     const head = await this.#send(ref, 'pull,push', { url: `${this.#base(ref)}/blobs/${digest}`, method: 'HEAD' });
-    await head.body?.cancel().catch(() => {});
+    await discard(head);
     if (head.status !== 200) {
       const start = await this.#send(ref, 'pull,push', { url: `${this.#base(ref)}/blobs/uploads/`, method: 'POST' });
       await this.#check(ref, start, 'starting an upload');
-      await start.body?.cancel().catch(() => {});
+      await discard(start);
       const location = start.headers.get('location');
       if (!location) throw this.#unavailable(ref, 'the registry started an upload without saying where to send it');
       const upload = new URL(location, `${this.#base(ref)}/`);
@@ -238,7 +243,7 @@ export class RegistryClient {
         body: bytes,
       });
       await this.#check(ref, put, `uploading blob ${digest}`);
-      await put.body?.cancel().catch(() => {});
+      await discard(put);
     }
     return { mediaType: 'application/octet-stream', digest, size: bytes.byteLength };
   }
@@ -252,7 +257,7 @@ export class RegistryClient {
       body: bytes,
     });
     await this.#check(ref, res, `storing manifest ${at}`);
-    await res.body?.cancel().catch(() => {});
+    await discard(res);
     return { subjectIndexed: res.headers.has('oci-subject') };
   }
 
@@ -268,7 +273,7 @@ export class RegistryClient {
     }
     // Registries without the API answer 404, or 400/405 for a path they do not know: all mean "use the tag".
     if (res.status === 403 || res.status === 429 || res.status >= 500) await this.#check(ref, res, 'referrers');
-    await res.body?.cancel().catch(() => {});
+    await discard(res);
     return this.#tagSchemaReferrers(ref, digest);
   }
 
@@ -280,7 +285,7 @@ export class RegistryClient {
       headers: { accept: INDEX_MEDIA_TYPE },
     });
     if (res.status === 404) {
-      await res.body?.cancel().catch(() => {});
+      await discard(res);
       return [];
     }
     await this.#check(ref, res, `referrers tag ${tag}`);

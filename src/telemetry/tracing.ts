@@ -49,8 +49,8 @@ export function contextFromMetadata(metadata: Metadata): Context {
 }
 
 /** A child span of `parent` that already happened, from its recorded start and end. */
-export function recordSpan(tracer: Tracer, parent: Context, name: string, start: number, end: number, attributes = {}): void {
-  tracer.startSpan(name, { startTime: start, attributes }, parent).end(end);
+export function recordSpan(tracer: Tracer, parent: Context, name: string, start: number, end: number): void {
+  tracer.startSpan(name, { startTime: start }, parent).end(end);
 }
 
 /** Ends `span` as failed with `err`'s message, or as ok. */
