@@ -27,5 +27,6 @@ ENV POLICYD_LISTEN=0.0.0.0:50051 \
     POLICYD_FILE_ROOT=/policies
 EXPOSE 50051 9090
 USER nonroot
-ENTRYPOINT ["/nodejs/bin/node", "--disable-warning=ExperimentalWarning", "dist/src/cli/main.js"]
+# The main thread's young generation as the workers' (docs/design-notes.md, "Each isolate's young generation is sized").
+ENTRYPOINT ["/nodejs/bin/node", "--disable-warning=ExperimentalWarning", "--max-semi-space-size=16", "dist/src/cli/main.js"]
 CMD ["serve"]

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NODE_ARGS = ['--disable-warning=ExperimentalWarning'];
+// As the daemon's launchers run it (docs/design-notes.md, "Each isolate's young generation is sized").
+const NODE_ARGS = ['--disable-warning=ExperimentalWarning', '--max-semi-space-size=16'];
 
 export interface Daemon {
   child: ChildProcess;

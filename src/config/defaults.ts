@@ -24,6 +24,13 @@ export const DEFAULTS = {
   /** Extism var store per evaluation (Chainloop: 1 MiB). */
   maxVarBytes: 2 ** 20,
   documentParseMs: 10_000,
+  /**
+   * Each pool worker's V8 young generation, in MiB (V8 keeps a third of it per semi-space). Node 20
+   * sized it at 48 (16 MiB semi-spaces); Node 24's V8 sizes it from the heap limit, up to 192 on a
+   * machine with a few GiB, and a worker that makes a policy instance per evaluation grows into all of
+   * it over ~75,000 evaluations: +140 MB of RSS per worker that looked like a leak (docs/design-notes.md).
+   */
+  workerYoungGenerationMb: 48,
   /** How often TLS files are re-read. */
   tlsRefreshMs: 10_000,
   http: { maxResponseMb: 50, requestTimeoutMs: 30_000, maxRedirects: 10 },

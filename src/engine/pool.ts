@@ -18,6 +18,9 @@ export interface PoolOptions {
 
 const WORKER = new URL('../worker/run-script.js', import.meta.url).href;
 
+/** What a pool worker's V8 heap may take (DEFAULTS.workerYoungGenerationMb says why). */
+export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: DEFAULTS.workerYoungGenerationMb } as const;
+
 /**
  * The piscina pool that runs scripts. One task per worker at a time (@extism/extism gives wrong
  * output for concurrent calls on one instance); a bounded queue; a running task that must stop is
@@ -48,6 +51,7 @@ export class ScriptPool {
       // require(esm), piscina loads the worker module with import(): its require() path crashed Node 20
       // (a V8 FATAL "IsGraphAsync must be used on an instantiated module", seen once in make test).
       execArgv: ['--disable-warning=ExperimentalWarning', '--no-experimental-require-module'],
+      resourceLimits: WORKER_RESOURCE_LIMITS,
     });
     this.#pool.on('error', (err: unknown) => options.onWorkerError?.(err));
   }

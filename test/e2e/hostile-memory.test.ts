@@ -28,8 +28,6 @@ function rss(pid: number): number {
   return Number(kb) * 1024;
 }
 
-const rssTodo = Number(process.versions.node.split('.')[0]) >= 22 ? 'RSS still grows per evaluation on Node 24 (#13)' : undefined;
-
 describe('memory under a mixed hostile load', () => {
   let dir: string;
   let daemon: ServeProcess;
@@ -152,7 +150,7 @@ describe('memory under a mixed hostile load', () => {
     );
   });
 
-  it('keeps RSS bounded after warm-up', { todo: rssTodo }, () => {
+  it('keeps RSS bounded after warm-up', () => {
     const [warm, end] = samples as [number, number];
     console.log(`hostile load RSS: ${(warm / 2 ** 20).toFixed(1)} MiB after warm-up, ${(end / 2 ** 20).toFixed(1)} MiB at the end`);
     assert.ok(

@@ -1,62 +1,73 @@
 /**
- * Run as a child process with --expose-gc (test/e2e/memory.test.ts): evaluates a policy module in this
- * thread the way a pool worker does and prints, as JSON, what the memory test asserts: how many of the
- * policy instances it made were collected, how many Extism hosts it made, and the RSS after warm-up and
- * at the end. argv: module path, evaluations.
+ * Run as a child process with --expose-gc (test/e2e/memory.test.ts): evaluates a policy module in a
+ * worker thread made as the pool makes its workers (same resource limits) the way a pool worker does,
+ * and prints, as JSON, what the memory test asserts: how many of the policy instances it made were
+ * collected, how many Extism hosts it made, and the RSS after warm-up and at the end. argv: module
+ * path, evaluations.
  */
 import { readFileSync } from 'node:fs';
+import { isMainThread, Worker } from 'node:worker_threads';
+import { WORKER_RESOURCE_LIMITS } from '../../src/engine/pool.js';
 import { compilePolicyModule } from '../../src/wasm/inspect.js';
 import { GuestLogs } from '../../src/worker/guest-logs.js';
 import { hostFor } from '../../src/worker/instances.js';
 import runScript from '../../src/worker/run-script.js';
 import { scriptTask } from '../../src/worker/task.js';
 
-const [path, count] = process.argv.slice(2) as [string, string];
-const evaluations = Number(count);
-const gc = (globalThis as { gc?: () => void }).gc!;
-const facts = await compilePolicyModule(readFileSync(path), path, 256);
-const task = scriptTask(facts, {
-  instanceKey: path,
-  input: new TextEncoder().encode('{"a":1}'),
-  policyName: 'soak',
-  logLevel: 'error',
-  maxOutputBytes: 2 ** 20,
-  maxLogEntries: 100,
-});
-// Each evaluation is its own worker task, so the event loop turns between them (V8 frees wasm memories then).
-const nextTask = () => new Promise((resolve) => setImmediate(resolve));
-const settle = async () => {
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
-
-// Every policy instance an evaluation used must become garbage once the evaluation is over; the host stays.
-let collected = 0;
-const registry = new FinalizationRegistry(() => collected++);
-const tracked = 100;
-const hosts = new Set<unknown>();
-for (let i = 0; i < tracked; i++) {
-  const host = await hostFor(task);
-  hosts.add(host);
-  const instance = host.instance(task);
-  registry.register(instance.instance, i);
-  if (!(await host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }))) throw new Error('no output');
-  await nextTask();
+if (isMainThread) {
+  new Worker(new URL(import.meta.url), { argv: process.argv.slice(2), resourceLimits: WORKER_RESOURCE_LIMITS, execArgv: [] });
+} else {
+  await soak();
 }
-await settle();
 
-const warmUp = Math.floor(evaluations / 10);
-let rssAfterWarmUp = 0;
-for (let i = 0; i < evaluations; i++) {
-  const outcome = await runScript(task);
-  if (!outcome.ok) throw new Error(JSON.stringify(outcome.error));
-  await nextTask();
-  if (i + 1 === warmUp) {
-    await settle();
-    rssAfterWarmUp = process.memoryUsage().rss;
+async function soak(): Promise<void> {
+  const [path, count] = process.argv.slice(2) as [string, string];
+  const evaluations = Number(count);
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const facts = await compilePolicyModule(readFileSync(path), path, 256);
+  const task = scriptTask(facts, {
+    instanceKey: path,
+    input: new TextEncoder().encode('{"a":1}'),
+    policyName: 'soak',
+    logLevel: 'error',
+    maxOutputBytes: 2 ** 20,
+    maxLogEntries: 100,
+  });
+  // Each evaluation is its own worker task, so the event loop turns between them (V8 frees wasm memories then).
+  const nextTask = () => new Promise((resolve) => setImmediate(resolve));
+  const settle = async () => {
+    for (let i = 0; i < 4; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  // Every policy instance an evaluation used must become garbage once the evaluation is over; the host stays.
+  let collected = 0;
+  const registry = new FinalizationRegistry(() => collected++);
+  const tracked = 100;
+  const hosts = new Set<unknown>();
+  for (let i = 0; i < tracked; i++) {
+    const host = await hostFor(task);
+    hosts.add(host);
+    const instance = host.instance(task);
+    registry.register(instance.instance, i);
+    if (!(await host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }))) throw new Error('no output');
+    await nextTask();
   }
+  await settle();
+
+  const warmUp = Math.floor(evaluations / 2);
+  let rssAfterWarmUp = 0;
+  for (let i = 0; i < evaluations; i++) {
+    const outcome = await runScript(task);
+    if (!outcome.ok) throw new Error(JSON.stringify(outcome.error));
+    await nextTask();
+    if (i + 1 === warmUp) {
+      await settle();
+      rssAfterWarmUp = process.memoryUsage().rss;
+    }
+  }
+  await settle();
+  console.log(JSON.stringify({ tracked, collected, hosts: hosts.size, rssAfterWarmUp, rssAtEnd: process.memoryUsage().rss }));
 }
-await settle();
-console.log(JSON.stringify({ tracked, collected, hosts: hosts.size, rssAfterWarmUp, rssAtEnd: process.memoryUsage().rss }));
