@@ -1,11 +1,10 @@
-# wasm-policyd container image: built with Node 20 on Debian, run on distroless Node 20 as non-root.
-# Not yet Node 24: memory still grows per evaluation there (docs/design-notes.md, "Node 24").
+# wasm-policyd container image: built with Node 24 on Debian, run on distroless Node 24 as non-root.
 #   docker build -t wasm-policyd .
 # No insecure default: on 0.0.0.0 the daemon refuses to start without TLS (POLICYD_TLS_CERT/KEY) and
 # credentials (POLICYD_AUTH_ADMIN_TOKENS, POLICYD_AUTH_EVALUATE_TOKENS or mTLS). To try it locally:
 #   docker run --rm -p 127.0.0.1:50051:50051 -e POLICYD_TLS_INSECURE=true \
 #     -e POLICYD_AUTH_ADMIN_TOKENS=$(openssl rand -hex 20) wasm-policyd
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
@@ -13,7 +12,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN make build examples && npm prune --omit=dev
 
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules

@@ -12,7 +12,7 @@ const discard = new ConsoleStdout(() => {});
  *
  * Why not Node's `node:wasi` (what the Extism SDK's `useWasi` gives): V8 compiles a fast-API call
  * wrapper for each of its native functions in every instance that imports them and never frees it —
- * ~3.4 KB per instance on Node 20, less but still growing on Node 24 — so a new instance per
+ * ~3.4 KB per instance on Node 20 — so a new instance per
  * evaluation leaked without bound. JavaScript imports share V8's generic wrappers.
  */
 export class GuestWasi {
