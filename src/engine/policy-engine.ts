@@ -5,7 +5,7 @@ import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { DEFAULTS, MiB } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
-import { evaluableInput, type MaterialInput } from '../materials/evaluable.js';
+import { evaluableInput, type MaterialInput, type SharedEvaluableInput } from '../materials/evaluable.js';
 import { isKnownKind } from '../materials/kinds.js';
 import type { DiscoveryBackend } from '../discovery/backend.js';
 import { BASE_ALLOWED_HOSTNAMES, MAX_HOST_PATTERN, MAX_REQUESTED_HOSTS, matchesHostPattern } from '../net/allowed-hosts.js';
@@ -125,6 +125,8 @@ export interface EvaluationRequest {
   /** Name or digest. */
   policy: string;
   material: MaterialInput;
+  /** Set when other evaluations read the same material (EvaluateBatch): its input is built once, for all. */
+  shared?: SharedEvaluableInput;
   args?: Record<string, string>;
   /** The request's own timeout. */
   timeoutMs?: number;
@@ -438,7 +440,7 @@ export class PolicyEngine {
     if (scripts.length === 0) {
       return { ...outcome, result: mergeResults(policy.name, []), durationMs: performance.now() - started };
     }
-    const input = evaluableInput(material);
+    const input = req.shared ? req.shared.input : evaluableInput(material);
     const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
     const requested = req.allowedHostnames ?? [];
     if (requested.length > MAX_REQUESTED_HOSTS || requested.some((h) => h.length > MAX_HOST_PATTERN)) {
@@ -489,8 +491,9 @@ export class PolicyEngine {
           : undefined;
         const transfer: TransferListItem[] = host ? [host.channel.port] : [];
         // The last script may take the input's memory instead of a copy, when nothing reads it after (the
-        // caller's own buffer, a prepared material's, is never taken: observers read it afterwards).
-        if (i === scripts.length - 1 && !req.includeRawData && input !== material.content && ownsWholeBuffer(input))
+        // caller's own buffer, a prepared material's, is never taken: observers read it afterwards; nor
+        // is an input other evaluations share).
+        if (i === scripts.length - 1 && !req.includeRawData && !req.shared && input !== material.content && ownsWholeBuffer(input))
           transfer.push(input.buffer as ArrayBuffer);
         let result: ScriptOutcome;
         const submitted = epochMs();

@@ -137,3 +137,26 @@ export function evaluableInput(material: MaterialInput): Uint8Array {
   const separator = bytes[firstNonSpace(bytes, afterBrace)] === 0x7d ? '' : ',';
   return concat([`{"chainloop_metadata":${meta}${separator}`, bytes.subarray(afterBrace)]);
 }
+
+/**
+ * One material that several evaluations read (EvaluateBatch): its evaluable input is built by the first
+ * evaluation that needs it — or its error found — and every other evaluation gets the same answer.
+ * The bytes are shared, so no evaluation may hand them over (transfer them) to a worker.
+ */
+export class SharedEvaluableInput {
+  #built?: { input: Uint8Array } | { error: unknown };
+
+  constructor(readonly material: MaterialInput) {}
+
+  get input(): Uint8Array {
+    if (!this.#built) {
+      try {
+        this.#built = { input: evaluableInput(this.material) };
+      } catch (error) {
+        this.#built = { error };
+      }
+    }
+    if ('error' in this.#built) throw this.#built.error;
+    return this.#built.input;
+  }
+}

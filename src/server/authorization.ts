@@ -1,5 +1,5 @@
 /**
- * Who may call what. Two roles: `evaluate` (Evaluate, ListPolicies) and `admin` (also LoadPolicy and
+ * Who may call what. Two roles: `evaluate` (Evaluate, EvaluateBatch, ListPolicies) and `admin` (also LoadPolicy and
  * UnloadPolicy), granted by bearer tokens, by a verified client certificate (mTLS), or to anonymous
  * callers. Checked in a server interceptor on the call's metadata, before its message is read, so a
  * caller without the role costs no decoding. Health and reflection stay open for probes.

@@ -1,8 +1,16 @@
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { DurationSchema } from '@bufbuild/protobuf/wkt';
-import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type {
+  Metadata,
+  sendUnaryData,
+  ServerUnaryCall,
+  ServerWritableStream,
+  ServiceError,
+  UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import {
+  EvaluateBatchResponseSchema,
   EvaluateResponseSchema,
   Isolation,
   ListPoliciesResponseSchema,
@@ -12,8 +20,12 @@ import {
   PolicySchema,
   UnloadPolicyResponseSchema,
   ViolationSchema,
+  type EvaluateBatchRequest,
+  type EvaluateBatchResponse,
+  type EvaluateOptions,
   type EvaluateRequest,
   type EvaluateResponse,
+  type Material,
   type ListPoliciesResponse,
   type LoadPolicyRequest,
   type LoadPolicyResponse,
@@ -22,12 +34,22 @@ import {
   type UnloadPolicyResponse,
 } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
-import type { Caller, EvaluationOutcome, GuestLogLevel, LoadResult, PolicyEngine, RequestedLimits } from '../engine/policy-engine.js';
+import { DEFAULTS } from '../config/defaults.js';
+import type {
+  Caller,
+  EvaluationOutcome,
+  EvaluationRequest,
+  GuestLogLevel,
+  LoadResult,
+  PolicyEngine,
+  RequestedLimits,
+} from '../engine/policy-engine.js';
+import { SharedEvaluableInput, type MaterialInput } from '../materials/evaluable.js';
 import { SpanKind, contextFromMetadata, endSpan, trace, type Context, type Tracer } from '../telemetry/tracing.js';
 import type { PolicySource } from '../policies/loader.js';
 import { maxMemoryBytes, type LoadedPolicy } from '../policies/registry.js';
 import { UndecodableRequest } from './service-definition.js';
-import { toServiceError } from './status.js';
+import { statusOf, toServiceError } from './status.js';
 
 const CLIENT_CANCELLED = new Error('the client cancelled the call');
 
@@ -94,54 +116,80 @@ function evaluateResponse(o: EvaluationOutcome): EvaluateResponse {
   });
 }
 
-type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
-type Implementation<Req, Res> = (req: Req, call: ServerUnaryCall<Req, Res>, trace: Context | undefined) => Promise<Res> | Res;
+type Call<Req> = ServerUnaryCall<Req, unknown> | ServerWritableStream<Req, unknown>;
+type Implementation<Req, C extends Call<Req>, Res> = (req: Req, call: C, trace: Context | undefined) => Promise<Res> | Res;
 
 /**
- * Wraps an async handler: errors become rich gRPC statuses, never an unhandled rejection; with a
- * tracer, the call is a SERVER span continuing the caller's `traceparent`.
+ * Runs one call's implementation: a request that did not decode is refused, errors become rich gRPC
+ * statuses (never an unhandled rejection), and with a tracer the call is a SERVER span continuing
+ * the caller's `traceparent`. `finish` answers the call.
  */
-function handler<Req, Res>(method: string, tracer: Tracer | undefined, fn: Implementation<Req, Res>): Handler<Req, Res> {
-  return (call, callback) => {
-    const parent = tracer && contextFromMetadata(call.metadata);
-    const span = tracer?.startSpan(
-      `${SERVICE}/${method}`,
-      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': SERVICE, 'rpc.method': method } },
-      parent,
+function serve<Req, C extends Call<Req>, Res>(
+  method: string,
+  tracer: Tracer | undefined,
+  call: C,
+  fn: Implementation<Req, C, Res>,
+  finish: (error: Partial<ServiceError> | null, res?: Res) => void,
+): void {
+  const parent = tracer && contextFromMetadata(call.metadata);
+  const span = tracer?.startSpan(
+    `${SERVICE}/${method}`,
+    { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': SERVICE, 'rpc.method': method } },
+    parent,
+  );
+  Promise.resolve()
+    .then(() => {
+      const req: unknown = call.request;
+      if (req instanceof UndecodableRequest) {
+        throw new PolicydError(
+          'INVALID_REQUEST',
+          `the request is not a valid ${req.typeName} message (${req.reason}); encode it with proto/policyengine/v1/engine.proto`,
+        );
+      }
+      return fn(call.request, call, span && trace.setSpan(parent!, span));
+    })
+    .then(
+      (res) => {
+        if (span) endSpan(span.setAttribute('rpc.grpc.status_code', 0));
+        finish(null, res);
+      },
+      (err: unknown) => {
+        const error = toServiceError(err);
+        if (span) endSpan(span.setAttribute('rpc.grpc.status_code', error.code ?? 2), err);
+        finish(error);
+      },
     );
-    Promise.resolve()
-      .then(() => {
-        const req: unknown = call.request;
-        if (req instanceof UndecodableRequest) {
-          throw new PolicydError(
-            'INVALID_REQUEST',
-            `the request is not a valid ${req.typeName} message (${req.reason}); encode it with proto/policyengine/v1/engine.proto`,
-          );
-        }
-        return fn(call.request, call, span && trace.setSpan(parent!, span));
-      })
-      .then(
-        (res) => {
-          if (span) endSpan(span.setAttribute('rpc.grpc.status_code', 0));
-          callback(null, res);
-        },
-        (err: unknown) => {
-          const error = toServiceError(err);
-          if (span) endSpan(span.setAttribute('rpc.grpc.status_code', error.code ?? 2), err);
-          callback(error as never, null);
-        },
-      );
-  };
+}
+
+function unary<Req, Res>(
+  method: string,
+  tracer: Tracer | undefined,
+  fn: Implementation<Req, ServerUnaryCall<Req, Res>, Res>,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) =>
+    serve(method, tracer, call, fn, (error, res) => (error ? callback(error as never, null) : callback(null, res!)));
+}
+
+/** A server-streaming call: `fn` writes the messages; its end (or error) ends the stream with a status. */
+function serverStream<Req, Res>(
+  method: string,
+  tracer: Tracer | undefined,
+  fn: Implementation<Req, ServerWritableStream<Req, Res>, void>,
+): (call: ServerWritableStream<Req, Res>) => void {
+  return (call) => serve(method, tracer, call, fn, (error) => (error ? call.emit('error', error) : call.end()));
 }
 
 const SERVICE = PolicyEngineService.typeName;
 
 /** Milliseconds until the client's deadline, if it set one. */
-function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+function deadlineMs(call: Call<unknown>): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : undefined;
 }
+
+/** Policies one EvaluateBatch may name: as many as a daemon may hold by default. */
+export const MAX_BATCH_POLICIES = DEFAULTS.maxPolicies;
 
 /** Keeps what LoadPolicy and UnloadPolicy change, so a restarted daemon has it (the daemon's state directory). */
 export interface PolicyStore {
@@ -159,52 +207,106 @@ export interface ServiceOptions {
   identify?: (metadata: Metadata, peer: PeerCertificate | undefined) => Caller;
 }
 
+/**
+ * What an evaluation asks of the engine besides its policy and args, from the call: the material,
+ * the options, the caller's deadline and cancellation, the trace, and who the caller is.
+ */
+function evaluationOf(
+  call: Call<unknown>,
+  message: string,
+  material: Material | undefined,
+  options: EvaluateOptions | undefined,
+  traceContext: Context | undefined,
+  identify: ServiceOptions['identify'],
+): Omit<EvaluationRequest, 'policy'> & { material: MaterialInput; signal: AbortSignal } {
+  if (!material) throw new PolicydError('INVALID_REQUEST', `${message}.material is required`);
+  const cancelled = new AbortController();
+  // With a reason: the default one is a DOMException, whose construction showed in the profiles.
+  call.on('cancelled', () => cancelled.abort(CLIENT_CANCELLED));
+  return {
+    material: {
+      content: material.content,
+      kind: material.kind,
+      name: material.name,
+      annotations: material.annotations,
+      prepared: material.prepared,
+    },
+    timeoutMs: options?.timeoutMs || undefined,
+    deadlineMs: deadlineMs(call),
+    includeRawData: options?.includeRawData,
+    allowedHostnames: options?.allowedHostnames,
+    signal: cancelled.signal,
+    traceContext,
+    // Worked out only if the decision log writes it: a token's fingerprint costs a hash per call.
+    caller: identify && (() => identify(call.metadata, call.getAuthContext().sslPeerCertificate)),
+  };
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time, starting no more once `signal` is aborted. */
+async function eachConcurrently<T>(
+  items: T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length && !signal.aborted) {
+      const index = next++;
+      await fn(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
 /** Authorization happens before these handlers, in the server's interceptor (authorization.ts). */
 export function policyServiceImplementation(engine: PolicyEngine, options: ServiceOptions): UntypedServiceImplementation {
   const guard = () => {
     if (!options.accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');
   };
   const { tracer } = options;
+
   return {
-    loadPolicy: handler<LoadPolicyRequest, LoadPolicyResponse>('LoadPolicy', tracer, async (req) => {
+    loadPolicy: unary<LoadPolicyRequest, LoadPolicyResponse>('LoadPolicy', tracer, async (req) => {
       guard();
       const limits = { timeoutMs: req.limits?.timeoutMs, maxMemoryBytes: Number(req.limits?.maxMemoryBytes ?? 0n) };
       const loaded = await engine.load(loadSource(req), limits);
       await options.store?.save(loaded, limits);
       return create(LoadPolicyResponseSchema, { policy: policyMessage(loaded.policy), alreadyLoaded: loaded.alreadyLoaded });
     }),
-    evaluate: handler<EvaluateRequest, EvaluateResponse>('Evaluate', tracer, async (req, call, traceContext) => {
+    evaluate: unary<EvaluateRequest, EvaluateResponse>('Evaluate', tracer, async (req, call, traceContext) => {
       guard();
-      const material = req.material;
-      if (!material) throw new PolicydError('INVALID_REQUEST', 'EvaluateRequest.material is required');
-      const cancelled = new AbortController();
-      // With a reason: the default one is a DOMException, whose construction showed in the profiles.
-      call.on('cancelled', () => cancelled.abort(CLIENT_CANCELLED));
       const outcome = await engine.evaluate({
+        ...evaluationOf(call, 'EvaluateRequest', req.material, req.options, traceContext, options.identify),
         policy: req.policy,
-        material: {
-          content: material.content,
-          kind: material.kind,
-          name: material.name,
-          annotations: material.annotations,
-          prepared: material.prepared,
-        },
         args: req.args,
-        timeoutMs: req.options?.timeoutMs || undefined,
-        deadlineMs: deadlineMs(call as ServerUnaryCall<unknown, unknown>),
-        includeRawData: req.options?.includeRawData,
-        allowedHostnames: req.options?.allowedHostnames,
-        signal: cancelled.signal,
-        traceContext,
-        // Worked out only if the decision log writes it: a token's fingerprint costs a hash per call.
-        caller: options.identify && (() => options.identify!(call.metadata, call.getAuthContext().sslPeerCertificate)),
       });
       return evaluateResponse(outcome);
     }),
-    listPolicies: handler<unknown, ListPoliciesResponse>('ListPolicies', tracer, () =>
+    evaluateBatch: serverStream<EvaluateBatchRequest, EvaluateBatchResponse>('EvaluateBatch', tracer, async (req, call, traceContext) => {
+      guard();
+      const common = evaluationOf(call, 'EvaluateBatchRequest', req.material, req.options, traceContext, options.identify);
+      if (req.policies.length === 0 || req.policies.length > MAX_BATCH_POLICIES) {
+        throw new PolicydError(
+          'INVALID_REQUEST',
+          `EvaluateBatchRequest.policies names ${req.policies.length} policies; name from 1 to ${MAX_BATCH_POLICIES} (split larger batches)`,
+        );
+      }
+      const shared = new SharedEvaluableInput(common.material);
+      // At most one evaluation of the batch per worker at a time: a batch never fills the queue with its
+      // own evaluations (which would refuse its later ones as OVERLOADED); it runs beside other callers.
+      await eachConcurrently(req.policies, engine.pool.threads, common.signal, async ({ policy, args }, index) => {
+        const outcome: EvaluateBatchResponse['outcome'] = await engine.evaluate({ ...common, shared, policy, args }).then(
+          (o) => ({ case: 'response', value: evaluateResponse(o) }),
+          (err: unknown) => ({ case: 'error', value: statusOf(err) }),
+        );
+        if (!common.signal.aborted) call.write(create(EvaluateBatchResponseSchema, { index, outcome }));
+      });
+    }),
+    listPolicies: unary<unknown, ListPoliciesResponse>('ListPolicies', tracer, () =>
       create(ListPoliciesResponseSchema, { policies: engine.policies().map(policyMessage) }),
     ),
-    unloadPolicy: handler<UnloadPolicyRequest, UnloadPolicyResponse>('UnloadPolicy', tracer, async (req) => {
+    unloadPolicy: unary<UnloadPolicyRequest, UnloadPolicyResponse>('UnloadPolicy', tracer, async (req) => {
       const policy = engine.unload(req.policy);
       await options.store?.forget(policy.name, policy.digest);
       return create(UnloadPolicyResponseSchema, { policy: policyMessage(policy) });

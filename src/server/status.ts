@@ -1,8 +1,8 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ErrorInfoSchema } from '../gen/google/rpc/error_details_pb.js';
-import { StatusSchema } from '../gen/google/rpc/status_pb.js';
+import { StatusSchema, type Status } from '../gen/google/rpc/status_pb.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 
 export const ERROR_DOMAIN = 'policyengine.v1';
@@ -12,10 +12,15 @@ export const ERROR_DOMAIN = 'policyengine.v1';
  * holding a google.rpc.ErrorInfo), which grpc-go's status.FromError exposes as Details().
  */
 export function toServiceError(err: unknown): Partial<ServiceError> {
-  const e = err instanceof PolicydError ? err : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`);
-  const info = create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN, metadata: e.metadata });
-  const details = create(StatusSchema, { code: e.code, message: e.message, details: [anyPack(ErrorInfoSchema, info)] });
+  const details = statusOf(err);
   const metadata = new Metadata();
   metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, details)));
-  return { code: e.code ?? status.INTERNAL, details: e.message, metadata };
+  return { code: details.code, details: details.message, metadata };
+}
+
+/** The google.rpc.Status of an error: its code, message and ErrorInfo (also one batch item's error). */
+export function statusOf(err: unknown): Status {
+  const e = err instanceof PolicydError ? err : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`);
+  const info = create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN, metadata: e.metadata });
+  return create(StatusSchema, { code: e.code, message: e.message, details: [anyPack(ErrorInfoSchema, info)] });
 }

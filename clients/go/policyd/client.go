@@ -6,12 +6,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"os"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	policyenginev1 "github.com/wasm-policyd/wasm-policyd/clients/go/policyengine/v1"
 )
@@ -129,6 +132,47 @@ func (c *Client) Evaluate(ctx context.Context, req *policyenginev1.EvaluateReque
 		return nil, fromStatus(err)
 	}
 	return res, nil
+}
+
+// BatchOutcome is one policy's outcome in an EvaluateBatch: Index is its position in the request's
+// Policies, and either Response is set or Err is the *Error Evaluate would have returned for it.
+type BatchOutcome struct {
+	Index    int
+	Response *policyenginev1.EvaluateResponse
+	Err      error
+}
+
+// EvaluateBatch evaluates one material against several policies, as Chainloop applies a contract's
+// policies to a material (the daemon builds the policy input once). Outcomes arrive as each policy
+// finishes, in any order. The sequence yields a non-nil error, and ends, when the call itself fails;
+// leaving the loop early cancels the policies not yet finished.
+func (c *Client) EvaluateBatch(ctx context.Context, req *policyenginev1.EvaluateBatchRequest) iter.Seq2[BatchOutcome, error] {
+	return func(yield func(BatchOutcome, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.api.EvaluateBatch(ctx, req)
+		if err != nil {
+			yield(BatchOutcome{}, fromStatus(err))
+			return
+		}
+		for {
+			m, err := stream.Recv()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(BatchOutcome{}, fromStatus(err))
+				return
+			}
+			outcome := BatchOutcome{Index: int(m.GetIndex()), Response: m.GetResponse()}
+			if s := m.GetError(); s != nil {
+				outcome.Err = fromStatus(status.ErrorProto(s))
+			}
+			if !yield(outcome, nil) {
+				return
+			}
+		}
+	}
 }
 
 // EvaluateOrLoad evaluates by digest on replicas that may not have the policy: req.Policy is set to

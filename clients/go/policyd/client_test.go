@@ -103,6 +103,48 @@ func TestErrorsAreTyped(t *testing.T) {
 	}
 }
 
+func TestEvaluateBatch(t *testing.T) {
+	client, root := daemon(t)
+	ctx := context.Background()
+	policy, err := client.LoadPolicy(ctx, sbomPolicy(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &policyenginev1.EvaluateBatchRequest{
+		Material: material(t, root, "fail.json"),
+		Policies: []*policyenginev1.PolicyCall{{Policy: policy.GetDigest()}, {Policy: "no-such-policy"}, {Policy: policy.GetName()}},
+	}
+	seen := map[int]bool{}
+	for outcome, err := range client.EvaluateBatch(ctx, req) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[outcome.Index] = true
+		switch outcome.Index {
+		case 0, 2:
+			if outcome.Err != nil || len(outcome.Response.GetResult().GetViolations()) != 2 {
+				t.Fatalf("policy %d: want 2 violations, got %v %v", outcome.Index, outcome.Response, outcome.Err)
+			}
+		case 1:
+			if !errors.Is(outcome.Err, policyd.ErrNotFound) || outcome.Response != nil {
+				t.Fatalf("policy 1: want ErrNotFound, got %v %v", outcome.Response, outcome.Err)
+			}
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("want an outcome for each of 3 policies, got %v", seen)
+	}
+
+	var refused error
+	for _, err := range client.EvaluateBatch(ctx, &policyenginev1.EvaluateBatchRequest{Material: req.Material}) {
+		refused = err
+	}
+	var e *policyd.Error
+	if !errors.As(refused, &e) || e.Code != codes.InvalidArgument || e.Reason != "INVALID_REQUEST" {
+		t.Fatalf("an empty batch: want INVALID_REQUEST, got %v", refused)
+	}
+}
+
 func TestEvaluateOrLoadReloadsOnce(t *testing.T) {
 	client, root := daemon(t)
 	ctx := context.Background()

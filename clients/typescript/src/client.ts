@@ -2,6 +2,7 @@ import { create, fromBinary, type DescMessage, type MessageInitShape, type Messa
 import {
   type ChannelCredentials,
   type Client,
+  type ClientReadableStream,
   type ClientUnaryCall,
   credentials,
   Metadata,
@@ -12,6 +13,8 @@ import {
 import { readFileSync } from 'node:fs';
 import { PolicydError } from './errors.js';
 import {
+  type EvaluateBatchRequestSchema,
+  type EvaluateBatchResponse,
   type EvaluateRequestSchema,
   type EvaluateResponse,
   type ListPoliciesRequestSchema,
@@ -32,7 +35,7 @@ function definition(): ServiceDefinition {
     methods[method.localName] = {
       path: `/${PolicyEngineService.typeName}/${method.name}`,
       requestStream: false,
-      responseStream: false,
+      responseStream: method.methodKind === 'server_streaming',
       requestSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(input, m)),
       requestDeserialize: (b: Buffer) => fromBinary(input, b),
       responseSerialize: (m: MessageShape<DescMessage>) => Buffer.from(toBinary(output, m)),
@@ -53,6 +56,9 @@ export interface ClientOptions {
   /** Any grpc-js credentials, instead of `tls`. */
   credentials?: ChannelCredentials;
 }
+
+/** One policy's outcome in an EvaluateBatch: its position in the request, and its response or error. */
+export type BatchOutcome = { index: number } & ({ response: EvaluateResponse; error?: never } | { error: PolicydError; response?: never });
 
 export interface CallOptions {
   /** The call's deadline, which bounds the evaluation in the daemon too. */
@@ -87,17 +93,22 @@ export class PolicyEngineClient {
     });
   }
 
+  /** The generated method, the call's metadata and its grpc-js options (deadline). */
+  #method<C>(method: string, options: CallOptions): [(...args: unknown[]) => C, Metadata, { deadline?: Date }] {
+    const fn = (this.raw as unknown as Record<string, (...args: unknown[]) => C>)[method]!.bind(this.raw);
+    let metadata = this.#metadata;
+    if (options.metadata) {
+      metadata = this.#metadata.clone();
+      for (const [key, value] of Object.entries(options.metadata)) metadata.set(key, value);
+    }
+    return [fn, metadata, options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) }];
+  }
+
   #call<Res>(method: string, request: unknown, options: CallOptions = {}): Promise<Res> {
-    const deadline = options.deadlineMs === undefined ? undefined : new Date(Date.now() + options.deadlineMs);
     return new Promise((resolve, reject) => {
       if (options.signal?.aborted) return reject(options.signal.reason);
-      const fn = (this.raw as unknown as Record<string, (...args: unknown[]) => ClientUnaryCall>)[method]!;
-      let metadata = this.#metadata;
-      if (options.metadata) {
-        metadata = this.#metadata.clone();
-        for (const [key, value] of Object.entries(options.metadata)) metadata.set(key, value);
-      }
-      const call = fn.call(this.raw, request, metadata, deadline ? { deadline } : {}, (err: ServiceError | null, res: Res) =>
+      const [fn, metadata, callOptions] = this.#method<ClientUnaryCall>(method, options);
+      const call = fn(request, metadata, callOptions, (err: ServiceError | null, res: Res) =>
         err ? reject(new PolicydError(err)) : resolve(res),
       );
       options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
@@ -110,6 +121,34 @@ export class PolicyEngineClient {
 
   evaluate(req: MessageInitShape<typeof EvaluateRequestSchema>, options?: CallOptions): Promise<EvaluateResponse> {
     return this.#call('evaluate', create(PolicyEngineService.method.evaluate.input, req), options);
+  }
+
+  /**
+   * Evaluates one material against several policies (EvaluateBatch; the policy input is built once):
+   * yields each policy's outcome as soon as it finishes — `response`, or `error` for a policy that could
+   * not be evaluated — with its `index` in `req.policies`. Throws a PolicydError when the call itself
+   * fails. Leaving the loop early cancels the rest.
+   */
+  async *evaluateBatch(
+    req: MessageInitShape<typeof EvaluateBatchRequestSchema>,
+    options: CallOptions = {},
+  ): AsyncGenerator<BatchOutcome, void, undefined> {
+    if (options.signal?.aborted) throw options.signal.reason;
+    const [fn, metadata, callOptions] = this.#method<ClientReadableStream<EvaluateBatchResponse>>('evaluateBatch', options);
+    const stream = fn(create(PolicyEngineService.method.evaluateBatch.input, req), metadata, callOptions);
+    const cancel = () => stream.cancel();
+    options.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      for await (const m of stream as AsyncIterable<EvaluateBatchResponse>) {
+        if (m.outcome.case === 'response') yield { index: m.index, response: m.outcome.value };
+        else if (m.outcome.case === 'error') yield { index: m.index, error: PolicydError.fromStatus(m.outcome.value) };
+      }
+    } catch (err) {
+      throw options.signal?.aborted ? options.signal.reason : new PolicydError(err as ServiceError);
+    } finally {
+      options.signal?.removeEventListener('abort', cancel);
+      stream.cancel();
+    }
   }
 
   listPolicies(req: MessageInitShape<typeof ListPoliciesRequestSchema> = {}, options?: CallOptions): Promise<ListPoliciesResponse> {

@@ -1,8 +1,8 @@
-import { fromBinary } from '@bufbuild/protobuf';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import { type Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { ErrorInfoSchema } from './gen/google/rpc/error_details_pb.js';
-import { StatusSchema } from './gen/google/rpc/status_pb.js';
+import { type Status, StatusSchema } from './gen/google/rpc/status_pb.js';
 
 /** The google.rpc.ErrorInfo domain of the daemon's errors. */
 export const ERROR_DOMAIN = 'policyengine.v1';
@@ -47,6 +47,13 @@ export class PolicydError extends Error implements ServiceError {
     this.reason = reason;
     this.info = info;
     this.policy = info.policy;
+  }
+
+  /** One policy's error inside an EvaluateBatch stream, as if a call had failed with that status. */
+  static fromStatus(s: Status): PolicydError {
+    const metadata = new Metadata();
+    metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, s)));
+    return new PolicydError(Object.assign(new Error(s.message), { code: s.code, details: s.message, metadata }));
   }
 
   /** Unknown policy or digest on this daemon: load it there and retry. */

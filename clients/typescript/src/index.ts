@@ -3,9 +3,12 @@
  * package's whole surface (piscina's model): the client, its error, and the protobuf-es messages and
  * enums of `policyengine.v1`.
  */
-export { type CallOptions, type ClientOptions, PolicyEngineClient } from './client.js';
+export { type BatchOutcome, type CallOptions, type ClientOptions, PolicyEngineClient } from './client.js';
 export { ERROR_DOMAIN, PolicydError } from './errors.js';
 export {
+  type EvaluateBatchRequest,
+  EvaluateBatchRequestSchema,
+  type EvaluateBatchResponse,
   type EvaluateRequest,
   EvaluateRequestSchema,
   type EvaluateResponse,

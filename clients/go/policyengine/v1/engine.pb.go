@@ -7,6 +7,7 @@
 package policyenginev1
 
 import (
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -944,6 +945,213 @@ func (x *Material) GetPrepared() bool {
 	return false
 }
 
+type EvaluateBatchRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Material *Material              `protobuf:"bytes,1,opt,name=material,proto3" json:"material,omitempty"`
+	// The policies to run, each with its own Chainloop `with:` values; at least one.
+	Policies []*PolicyCall `protobuf:"bytes,2,rep,name=policies,proto3" json:"policies,omitempty"`
+	// Applies to every policy of the batch.
+	Options       *EvaluateOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvaluateBatchRequest) Reset() {
+	*x = EvaluateBatchRequest{}
+	mi := &file_policyengine_v1_engine_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvaluateBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvaluateBatchRequest) ProtoMessage() {}
+
+func (x *EvaluateBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_policyengine_v1_engine_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvaluateBatchRequest.ProtoReflect.Descriptor instead.
+func (*EvaluateBatchRequest) Descriptor() ([]byte, []int) {
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EvaluateBatchRequest) GetMaterial() *Material {
+	if x != nil {
+		return x.Material
+	}
+	return nil
+}
+
+func (x *EvaluateBatchRequest) GetPolicies() []*PolicyCall {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *EvaluateBatchRequest) GetOptions() *EvaluateOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type PolicyCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Policy name or digest ("sha256:<hex>").
+	Policy        string            `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Args          map[string]string `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyCall) Reset() {
+	*x = PolicyCall{}
+	mi := &file_policyengine_v1_engine_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyCall) ProtoMessage() {}
+
+func (x *PolicyCall) ProtoReflect() protoreflect.Message {
+	mi := &file_policyengine_v1_engine_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyCall.ProtoReflect.Descriptor instead.
+func (*PolicyCall) Descriptor() ([]byte, []int) {
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PolicyCall) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *PolicyCall) GetArgs() map[string]string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+type EvaluateBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position of the policy in EvaluateBatchRequest.policies.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*EvaluateBatchResponse_Response
+	//	*EvaluateBatchResponse_Error
+	Outcome       isEvaluateBatchResponse_Outcome `protobuf_oneof:"outcome"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvaluateBatchResponse) Reset() {
+	*x = EvaluateBatchResponse{}
+	mi := &file_policyengine_v1_engine_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvaluateBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvaluateBatchResponse) ProtoMessage() {}
+
+func (x *EvaluateBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_policyengine_v1_engine_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvaluateBatchResponse.ProtoReflect.Descriptor instead.
+func (*EvaluateBatchResponse) Descriptor() ([]byte, []int) {
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EvaluateBatchResponse) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *EvaluateBatchResponse) GetOutcome() isEvaluateBatchResponse_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *EvaluateBatchResponse) GetResponse() *EvaluateResponse {
+	if x != nil {
+		if x, ok := x.Outcome.(*EvaluateBatchResponse_Response); ok {
+			return x.Response
+		}
+	}
+	return nil
+}
+
+func (x *EvaluateBatchResponse) GetError() *status.Status {
+	if x != nil {
+		if x, ok := x.Outcome.(*EvaluateBatchResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isEvaluateBatchResponse_Outcome interface {
+	isEvaluateBatchResponse_Outcome()
+}
+
+type EvaluateBatchResponse_Response struct {
+	Response *EvaluateResponse `protobuf:"bytes,2,opt,name=response,proto3,oneof"`
+}
+
+type EvaluateBatchResponse_Error struct {
+	// What Evaluate would have failed with for this policy: code, message, and the ErrorInfo detail.
+	Error *status.Status `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+func (*EvaluateBatchResponse_Response) isEvaluateBatchResponse_Outcome() {}
+
+func (*EvaluateBatchResponse_Error) isEvaluateBatchResponse_Outcome() {}
+
 type EvaluateOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Evaluation timeout; 0 means the server default (60 s). The client deadline also applies.
@@ -958,7 +1166,7 @@ type EvaluateOptions struct {
 
 func (x *EvaluateOptions) Reset() {
 	*x = EvaluateOptions{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[8]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1178,7 @@ func (x *EvaluateOptions) String() string {
 func (*EvaluateOptions) ProtoMessage() {}
 
 func (x *EvaluateOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[8]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1191,7 @@ func (x *EvaluateOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluateOptions.ProtoReflect.Descriptor instead.
 func (*EvaluateOptions) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EvaluateOptions) GetTimeoutMs() uint32 {
@@ -1023,7 +1231,7 @@ type EvaluateResponse struct {
 
 func (x *EvaluateResponse) Reset() {
 	*x = EvaluateResponse{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[9]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1243,7 @@ func (x *EvaluateResponse) String() string {
 func (*EvaluateResponse) ProtoMessage() {}
 
 func (x *EvaluateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[9]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1256,7 @@ func (x *EvaluateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluateResponse.ProtoReflect.Descriptor instead.
 func (*EvaluateResponse) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EvaluateResponse) GetResult() *EvaluationResult {
@@ -1114,7 +1322,7 @@ type EvaluationResult struct {
 
 func (x *EvaluationResult) Reset() {
 	*x = EvaluationResult{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[10]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1334,7 @@ func (x *EvaluationResult) String() string {
 func (*EvaluationResult) ProtoMessage() {}
 
 func (x *EvaluationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[10]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1347,7 @@ func (x *EvaluationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluationResult.ProtoReflect.Descriptor instead.
 func (*EvaluationResult) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EvaluationResult) GetViolations() []*Violation {
@@ -1183,7 +1391,7 @@ type Violation struct {
 
 func (x *Violation) Reset() {
 	*x = Violation{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[11]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1195,7 +1403,7 @@ func (x *Violation) String() string {
 func (*Violation) ProtoMessage() {}
 
 func (x *Violation) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[11]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1208,7 +1416,7 @@ func (x *Violation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Violation.ProtoReflect.Descriptor instead.
 func (*Violation) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Violation) GetSubject() string {
@@ -1242,7 +1450,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[12]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1462,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[12]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1475,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LogEntry) GetLevel() LogLevel {
@@ -1294,7 +1502,7 @@ type RawResult struct {
 
 func (x *RawResult) Reset() {
 	*x = RawResult{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[13]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1514,7 @@ func (x *RawResult) String() string {
 func (*RawResult) ProtoMessage() {}
 
 func (x *RawResult) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[13]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1527,7 @@ func (x *RawResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RawResult.ProtoReflect.Descriptor instead.
 func (*RawResult) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RawResult) GetInput() []byte {
@@ -1344,7 +1552,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[14]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1564,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[14]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1577,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 type ListPoliciesResponse struct {
@@ -1381,7 +1589,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[15]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1601,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[15]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1614,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*Policy {
@@ -1426,7 +1634,7 @@ type UnloadPolicyRequest struct {
 
 func (x *UnloadPolicyRequest) Reset() {
 	*x = UnloadPolicyRequest{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[16]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1646,7 @@ func (x *UnloadPolicyRequest) String() string {
 func (*UnloadPolicyRequest) ProtoMessage() {}
 
 func (x *UnloadPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[16]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1659,7 @@ func (x *UnloadPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadPolicyRequest.ProtoReflect.Descriptor instead.
 func (*UnloadPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UnloadPolicyRequest) GetPolicy() string {
@@ -1470,7 +1678,7 @@ type UnloadPolicyResponse struct {
 
 func (x *UnloadPolicyResponse) Reset() {
 	*x = UnloadPolicyResponse{}
-	mi := &file_policyengine_v1_engine_proto_msgTypes[17]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1690,7 @@ func (x *UnloadPolicyResponse) String() string {
 func (*UnloadPolicyResponse) ProtoMessage() {}
 
 func (x *UnloadPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_policyengine_v1_engine_proto_msgTypes[17]
+	mi := &file_policyengine_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1703,7 @@ func (x *UnloadPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadPolicyResponse.ProtoReflect.Descriptor instead.
 func (*UnloadPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_policyengine_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UnloadPolicyResponse) GetPolicy() *Policy {
@@ -1509,7 +1717,7 @@ var File_policyengine_v1_engine_proto protoreflect.FileDescriptor
 
 const file_policyengine_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x1cpolicyengine/v1/engine.proto\x12\x0fpolicyengine.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xc0\x03\n" +
+	"\x1cpolicyengine/v1/engine.proto\x12\x0fpolicyengine.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17google/rpc/status.proto\"\xc0\x03\n" +
 	"\x11LoadPolicyRequest\x12)\n" +
 	"\x0fpolicy_document\x18\x01 \x01(\fH\x00R\x0epolicyDocument\x12\x12\n" +
 	"\x03ref\x18\x02 \x01(\tH\x00R\x03ref\x12!\n" +
@@ -1566,7 +1774,23 @@ const file_policyengine_v1_engine_proto_rawDesc = "" +
 	"\bprepared\x18\x05 \x01(\bR\bprepared\x1a>\n" +
 	"\x10AnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc2\x01\n" +
+	"\x14EvaluateBatchRequest\x125\n" +
+	"\bmaterial\x18\x01 \x01(\v2\x19.policyengine.v1.MaterialR\bmaterial\x127\n" +
+	"\bpolicies\x18\x02 \x03(\v2\x1b.policyengine.v1.PolicyCallR\bpolicies\x12:\n" +
+	"\aoptions\x18\x03 \x01(\v2 .policyengine.v1.EvaluateOptionsR\aoptions\"\x98\x01\n" +
+	"\n" +
+	"PolicyCall\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x129\n" +
+	"\x04args\x18\x02 \x03(\v2%.policyengine.v1.PolicyCall.ArgsEntryR\x04args\x1a7\n" +
+	"\tArgsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa5\x01\n" +
+	"\x15EvaluateBatchResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12?\n" +
+	"\bresponse\x18\x02 \x01(\v2!.policyengine.v1.EvaluateResponseH\x00R\bresponse\x12*\n" +
+	"\x05error\x18\x03 \x01(\v2\x12.google.rpc.StatusH\x00R\x05errorB\t\n" +
+	"\aoutcome\"\x87\x01\n" +
 	"\x0fEvaluateOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\rR\ttimeoutMs\x12(\n" +
@@ -1661,11 +1885,12 @@ const file_policyengine_v1_engine_proto_rawDesc = "" +
 	"\x0fLOG_LEVEL_DEBUG\x10\x02\x12\x12\n" +
 	"\x0eLOG_LEVEL_INFO\x10\x03\x12\x12\n" +
 	"\x0eLOG_LEVEL_WARN\x10\x04\x12\x13\n" +
-	"\x0fLOG_LEVEL_ERROR\x10\x052\xf7\x02\n" +
+	"\x0fLOG_LEVEL_ERROR\x10\x052\xd9\x03\n" +
 	"\x13PolicyEngineService\x12U\n" +
 	"\n" +
 	"LoadPolicy\x12\".policyengine.v1.LoadPolicyRequest\x1a#.policyengine.v1.LoadPolicyResponse\x12O\n" +
-	"\bEvaluate\x12 .policyengine.v1.EvaluateRequest\x1a!.policyengine.v1.EvaluateResponse\x12[\n" +
+	"\bEvaluate\x12 .policyengine.v1.EvaluateRequest\x1a!.policyengine.v1.EvaluateResponse\x12`\n" +
+	"\rEvaluateBatch\x12%.policyengine.v1.EvaluateBatchRequest\x1a&.policyengine.v1.EvaluateBatchResponse0\x01\x12[\n" +
 	"\fListPolicies\x12$.policyengine.v1.ListPoliciesRequest\x1a%.policyengine.v1.ListPoliciesResponse\x12[\n" +
 	"\fUnloadPolicy\x12$.policyengine.v1.UnloadPolicyRequest\x1a%.policyengine.v1.UnloadPolicyResponseBPZNgithub.com/wasm-policyd/wasm-policyd/clients/go/policyengine/v1;policyenginev1b\x06proto3"
 
@@ -1682,37 +1907,42 @@ func file_policyengine_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_policyengine_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_policyengine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_policyengine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_policyengine_v1_engine_proto_goTypes = []any{
-	(MaterialKind)(0),            // 0: policyengine.v1.MaterialKind
-	(Isolation)(0),               // 1: policyengine.v1.Isolation
-	(LogLevel)(0),                // 2: policyengine.v1.LogLevel
-	(*LoadPolicyRequest)(nil),    // 3: policyengine.v1.LoadPolicyRequest
-	(*PolicyLimits)(nil),         // 4: policyengine.v1.PolicyLimits
-	(*LoadPolicyResponse)(nil),   // 5: policyengine.v1.LoadPolicyResponse
-	(*Policy)(nil),               // 6: policyengine.v1.Policy
-	(*Script)(nil),               // 7: policyengine.v1.Script
-	(*PolicyInput)(nil),          // 8: policyengine.v1.PolicyInput
-	(*EvaluateRequest)(nil),      // 9: policyengine.v1.EvaluateRequest
-	(*Material)(nil),             // 10: policyengine.v1.Material
-	(*EvaluateOptions)(nil),      // 11: policyengine.v1.EvaluateOptions
-	(*EvaluateResponse)(nil),     // 12: policyengine.v1.EvaluateResponse
-	(*EvaluationResult)(nil),     // 13: policyengine.v1.EvaluationResult
-	(*Violation)(nil),            // 14: policyengine.v1.Violation
-	(*LogEntry)(nil),             // 15: policyengine.v1.LogEntry
-	(*RawResult)(nil),            // 16: policyengine.v1.RawResult
-	(*ListPoliciesRequest)(nil),  // 17: policyengine.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil), // 18: policyengine.v1.ListPoliciesResponse
-	(*UnloadPolicyRequest)(nil),  // 19: policyengine.v1.UnloadPolicyRequest
-	(*UnloadPolicyResponse)(nil), // 20: policyengine.v1.UnloadPolicyResponse
-	nil,                          // 21: policyengine.v1.LoadPolicyRequest.ScriptsEntry
-	nil,                          // 22: policyengine.v1.EvaluateRequest.ArgsEntry
-	nil,                          // 23: policyengine.v1.Material.AnnotationsEntry
-	(*durationpb.Duration)(nil),  // 24: google.protobuf.Duration
-	(*structpb.Struct)(nil),      // 25: google.protobuf.Struct
+	(MaterialKind)(0),             // 0: policyengine.v1.MaterialKind
+	(Isolation)(0),                // 1: policyengine.v1.Isolation
+	(LogLevel)(0),                 // 2: policyengine.v1.LogLevel
+	(*LoadPolicyRequest)(nil),     // 3: policyengine.v1.LoadPolicyRequest
+	(*PolicyLimits)(nil),          // 4: policyengine.v1.PolicyLimits
+	(*LoadPolicyResponse)(nil),    // 5: policyengine.v1.LoadPolicyResponse
+	(*Policy)(nil),                // 6: policyengine.v1.Policy
+	(*Script)(nil),                // 7: policyengine.v1.Script
+	(*PolicyInput)(nil),           // 8: policyengine.v1.PolicyInput
+	(*EvaluateRequest)(nil),       // 9: policyengine.v1.EvaluateRequest
+	(*Material)(nil),              // 10: policyengine.v1.Material
+	(*EvaluateBatchRequest)(nil),  // 11: policyengine.v1.EvaluateBatchRequest
+	(*PolicyCall)(nil),            // 12: policyengine.v1.PolicyCall
+	(*EvaluateBatchResponse)(nil), // 13: policyengine.v1.EvaluateBatchResponse
+	(*EvaluateOptions)(nil),       // 14: policyengine.v1.EvaluateOptions
+	(*EvaluateResponse)(nil),      // 15: policyengine.v1.EvaluateResponse
+	(*EvaluationResult)(nil),      // 16: policyengine.v1.EvaluationResult
+	(*Violation)(nil),             // 17: policyengine.v1.Violation
+	(*LogEntry)(nil),              // 18: policyengine.v1.LogEntry
+	(*RawResult)(nil),             // 19: policyengine.v1.RawResult
+	(*ListPoliciesRequest)(nil),   // 20: policyengine.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),  // 21: policyengine.v1.ListPoliciesResponse
+	(*UnloadPolicyRequest)(nil),   // 22: policyengine.v1.UnloadPolicyRequest
+	(*UnloadPolicyResponse)(nil),  // 23: policyengine.v1.UnloadPolicyResponse
+	nil,                           // 24: policyengine.v1.LoadPolicyRequest.ScriptsEntry
+	nil,                           // 25: policyengine.v1.EvaluateRequest.ArgsEntry
+	nil,                           // 26: policyengine.v1.Material.AnnotationsEntry
+	nil,                           // 27: policyengine.v1.PolicyCall.ArgsEntry
+	(*status.Status)(nil),         // 28: google.rpc.Status
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(*structpb.Struct)(nil),       // 30: google.protobuf.Struct
 }
 var file_policyengine_v1_engine_proto_depIdxs = []int32{
-	21, // 0: policyengine.v1.LoadPolicyRequest.scripts:type_name -> policyengine.v1.LoadPolicyRequest.ScriptsEntry
+	24, // 0: policyengine.v1.LoadPolicyRequest.scripts:type_name -> policyengine.v1.LoadPolicyRequest.ScriptsEntry
 	0,  // 1: policyengine.v1.LoadPolicyRequest.kinds:type_name -> policyengine.v1.MaterialKind
 	4,  // 2: policyengine.v1.LoadPolicyRequest.limits:type_name -> policyengine.v1.PolicyLimits
 	1,  // 3: policyengine.v1.LoadPolicyRequest.isolation:type_name -> policyengine.v1.Isolation
@@ -1723,32 +1953,40 @@ var file_policyengine_v1_engine_proto_depIdxs = []int32{
 	1,  // 8: policyengine.v1.Policy.isolation:type_name -> policyengine.v1.Isolation
 	0,  // 9: policyengine.v1.Script.kind:type_name -> policyengine.v1.MaterialKind
 	10, // 10: policyengine.v1.EvaluateRequest.material:type_name -> policyengine.v1.Material
-	22, // 11: policyengine.v1.EvaluateRequest.args:type_name -> policyengine.v1.EvaluateRequest.ArgsEntry
-	11, // 12: policyengine.v1.EvaluateRequest.options:type_name -> policyengine.v1.EvaluateOptions
+	25, // 11: policyengine.v1.EvaluateRequest.args:type_name -> policyengine.v1.EvaluateRequest.ArgsEntry
+	14, // 12: policyengine.v1.EvaluateRequest.options:type_name -> policyengine.v1.EvaluateOptions
 	0,  // 13: policyengine.v1.Material.kind:type_name -> policyengine.v1.MaterialKind
-	23, // 14: policyengine.v1.Material.annotations:type_name -> policyengine.v1.Material.AnnotationsEntry
-	13, // 15: policyengine.v1.EvaluateResponse.result:type_name -> policyengine.v1.EvaluationResult
-	24, // 16: policyengine.v1.EvaluateResponse.duration:type_name -> google.protobuf.Duration
-	15, // 17: policyengine.v1.EvaluateResponse.logs:type_name -> policyengine.v1.LogEntry
-	16, // 18: policyengine.v1.EvaluateResponse.raw_results:type_name -> policyengine.v1.RawResult
-	14, // 19: policyengine.v1.EvaluationResult.violations:type_name -> policyengine.v1.Violation
-	25, // 20: policyengine.v1.Violation.finding:type_name -> google.protobuf.Struct
-	2,  // 21: policyengine.v1.LogEntry.level:type_name -> policyengine.v1.LogLevel
-	6,  // 22: policyengine.v1.ListPoliciesResponse.policies:type_name -> policyengine.v1.Policy
-	6,  // 23: policyengine.v1.UnloadPolicyResponse.policy:type_name -> policyengine.v1.Policy
-	3,  // 24: policyengine.v1.PolicyEngineService.LoadPolicy:input_type -> policyengine.v1.LoadPolicyRequest
-	9,  // 25: policyengine.v1.PolicyEngineService.Evaluate:input_type -> policyengine.v1.EvaluateRequest
-	17, // 26: policyengine.v1.PolicyEngineService.ListPolicies:input_type -> policyengine.v1.ListPoliciesRequest
-	19, // 27: policyengine.v1.PolicyEngineService.UnloadPolicy:input_type -> policyengine.v1.UnloadPolicyRequest
-	5,  // 28: policyengine.v1.PolicyEngineService.LoadPolicy:output_type -> policyengine.v1.LoadPolicyResponse
-	12, // 29: policyengine.v1.PolicyEngineService.Evaluate:output_type -> policyengine.v1.EvaluateResponse
-	18, // 30: policyengine.v1.PolicyEngineService.ListPolicies:output_type -> policyengine.v1.ListPoliciesResponse
-	20, // 31: policyengine.v1.PolicyEngineService.UnloadPolicy:output_type -> policyengine.v1.UnloadPolicyResponse
-	28, // [28:32] is the sub-list for method output_type
-	24, // [24:28] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	26, // 14: policyengine.v1.Material.annotations:type_name -> policyengine.v1.Material.AnnotationsEntry
+	10, // 15: policyengine.v1.EvaluateBatchRequest.material:type_name -> policyengine.v1.Material
+	12, // 16: policyengine.v1.EvaluateBatchRequest.policies:type_name -> policyengine.v1.PolicyCall
+	14, // 17: policyengine.v1.EvaluateBatchRequest.options:type_name -> policyengine.v1.EvaluateOptions
+	27, // 18: policyengine.v1.PolicyCall.args:type_name -> policyengine.v1.PolicyCall.ArgsEntry
+	15, // 19: policyengine.v1.EvaluateBatchResponse.response:type_name -> policyengine.v1.EvaluateResponse
+	28, // 20: policyengine.v1.EvaluateBatchResponse.error:type_name -> google.rpc.Status
+	16, // 21: policyengine.v1.EvaluateResponse.result:type_name -> policyengine.v1.EvaluationResult
+	29, // 22: policyengine.v1.EvaluateResponse.duration:type_name -> google.protobuf.Duration
+	18, // 23: policyengine.v1.EvaluateResponse.logs:type_name -> policyengine.v1.LogEntry
+	19, // 24: policyengine.v1.EvaluateResponse.raw_results:type_name -> policyengine.v1.RawResult
+	17, // 25: policyengine.v1.EvaluationResult.violations:type_name -> policyengine.v1.Violation
+	30, // 26: policyengine.v1.Violation.finding:type_name -> google.protobuf.Struct
+	2,  // 27: policyengine.v1.LogEntry.level:type_name -> policyengine.v1.LogLevel
+	6,  // 28: policyengine.v1.ListPoliciesResponse.policies:type_name -> policyengine.v1.Policy
+	6,  // 29: policyengine.v1.UnloadPolicyResponse.policy:type_name -> policyengine.v1.Policy
+	3,  // 30: policyengine.v1.PolicyEngineService.LoadPolicy:input_type -> policyengine.v1.LoadPolicyRequest
+	9,  // 31: policyengine.v1.PolicyEngineService.Evaluate:input_type -> policyengine.v1.EvaluateRequest
+	11, // 32: policyengine.v1.PolicyEngineService.EvaluateBatch:input_type -> policyengine.v1.EvaluateBatchRequest
+	20, // 33: policyengine.v1.PolicyEngineService.ListPolicies:input_type -> policyengine.v1.ListPoliciesRequest
+	22, // 34: policyengine.v1.PolicyEngineService.UnloadPolicy:input_type -> policyengine.v1.UnloadPolicyRequest
+	5,  // 35: policyengine.v1.PolicyEngineService.LoadPolicy:output_type -> policyengine.v1.LoadPolicyResponse
+	15, // 36: policyengine.v1.PolicyEngineService.Evaluate:output_type -> policyengine.v1.EvaluateResponse
+	13, // 37: policyengine.v1.PolicyEngineService.EvaluateBatch:output_type -> policyengine.v1.EvaluateBatchResponse
+	21, // 38: policyengine.v1.PolicyEngineService.ListPolicies:output_type -> policyengine.v1.ListPoliciesResponse
+	23, // 39: policyengine.v1.PolicyEngineService.UnloadPolicy:output_type -> policyengine.v1.UnloadPolicyResponse
+	35, // [35:40] is the sub-list for method output_type
+	30, // [30:35] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_policyengine_v1_engine_proto_init() }
@@ -1761,13 +1999,17 @@ func file_policyengine_v1_engine_proto_init() {
 		(*LoadPolicyRequest_Ref)(nil),
 		(*LoadPolicyRequest_WasmModule)(nil),
 	}
+	file_policyengine_v1_engine_proto_msgTypes[10].OneofWrappers = []any{
+		(*EvaluateBatchResponse_Response)(nil),
+		(*EvaluateBatchResponse_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_policyengine_v1_engine_proto_rawDesc), len(file_policyengine_v1_engine_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PolicyEngineService_LoadPolicy_FullMethodName   = "/policyengine.v1.PolicyEngineService/LoadPolicy"
-	PolicyEngineService_Evaluate_FullMethodName     = "/policyengine.v1.PolicyEngineService/Evaluate"
-	PolicyEngineService_ListPolicies_FullMethodName = "/policyengine.v1.PolicyEngineService/ListPolicies"
-	PolicyEngineService_UnloadPolicy_FullMethodName = "/policyengine.v1.PolicyEngineService/UnloadPolicy"
+	PolicyEngineService_LoadPolicy_FullMethodName    = "/policyengine.v1.PolicyEngineService/LoadPolicy"
+	PolicyEngineService_Evaluate_FullMethodName      = "/policyengine.v1.PolicyEngineService/Evaluate"
+	PolicyEngineService_EvaluateBatch_FullMethodName = "/policyengine.v1.PolicyEngineService/EvaluateBatch"
+	PolicyEngineService_ListPolicies_FullMethodName  = "/policyengine.v1.PolicyEngineService/ListPolicies"
+	PolicyEngineService_UnloadPolicy_FullMethodName  = "/policyengine.v1.PolicyEngineService/UnloadPolicy"
 )
 
 // PolicyEngineServiceClient is the client API for PolicyEngineService service.
@@ -40,6 +41,11 @@ type PolicyEngineServiceClient interface {
 	LoadPolicy(ctx context.Context, in *LoadPolicyRequest, opts ...grpc.CallOption) (*LoadPolicyResponse, error)
 	// Evaluate runs a loaded policy against one material.
 	Evaluate(ctx context.Context, in *EvaluateRequest, opts ...grpc.CallOption) (*EvaluateResponse, error)
+	// EvaluateBatch runs several loaded policies against one material, as Chainloop applies a contract's
+	// policies to a material: the policy input is built once, and each result is streamed as soon as its
+	// policy finishes (in any order; `index` says which). A policy that cannot be evaluated gets its own
+	// `error` and the others go on; the call itself fails only for a bad request as a whole.
+	EvaluateBatch(ctx context.Context, in *EvaluateBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EvaluateBatchResponse], error)
 	// ListPolicies returns every loaded policy.
 	ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
 	// UnloadPolicy forgets a policy; evaluations already running finish.
@@ -73,6 +79,25 @@ func (c *policyEngineServiceClient) Evaluate(ctx context.Context, in *EvaluateRe
 	}
 	return out, nil
 }
+
+func (c *policyEngineServiceClient) EvaluateBatch(ctx context.Context, in *EvaluateBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EvaluateBatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PolicyEngineService_ServiceDesc.Streams[0], PolicyEngineService_EvaluateBatch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EvaluateBatchRequest, EvaluateBatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PolicyEngineService_EvaluateBatchClient = grpc.ServerStreamingClient[EvaluateBatchResponse]
 
 func (c *policyEngineServiceClient) ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -109,6 +134,11 @@ type PolicyEngineServiceServer interface {
 	LoadPolicy(context.Context, *LoadPolicyRequest) (*LoadPolicyResponse, error)
 	// Evaluate runs a loaded policy against one material.
 	Evaluate(context.Context, *EvaluateRequest) (*EvaluateResponse, error)
+	// EvaluateBatch runs several loaded policies against one material, as Chainloop applies a contract's
+	// policies to a material: the policy input is built once, and each result is streamed as soon as its
+	// policy finishes (in any order; `index` says which). A policy that cannot be evaluated gets its own
+	// `error` and the others go on; the call itself fails only for a bad request as a whole.
+	EvaluateBatch(*EvaluateBatchRequest, grpc.ServerStreamingServer[EvaluateBatchResponse]) error
 	// ListPolicies returns every loaded policy.
 	ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
 	// UnloadPolicy forgets a policy; evaluations already running finish.
@@ -128,6 +158,9 @@ func (UnimplementedPolicyEngineServiceServer) LoadPolicy(context.Context, *LoadP
 }
 func (UnimplementedPolicyEngineServiceServer) Evaluate(context.Context, *EvaluateRequest) (*EvaluateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Evaluate not implemented")
+}
+func (UnimplementedPolicyEngineServiceServer) EvaluateBatch(*EvaluateBatchRequest, grpc.ServerStreamingServer[EvaluateBatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method EvaluateBatch not implemented")
 }
 func (UnimplementedPolicyEngineServiceServer) ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPolicies not implemented")
@@ -192,6 +225,17 @@ func _PolicyEngineService_Evaluate_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PolicyEngineService_EvaluateBatch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(EvaluateBatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PolicyEngineServiceServer).EvaluateBatch(m, &grpc.GenericServerStream[EvaluateBatchRequest, EvaluateBatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PolicyEngineService_EvaluateBatchServer = grpc.ServerStreamingServer[EvaluateBatchResponse]
+
 func _PolicyEngineService_ListPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListPoliciesRequest)
 	if err := dec(in); err != nil {
@@ -252,6 +296,12 @@ var PolicyEngineService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PolicyEngineService_UnloadPolicy_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "EvaluateBatch",
+			Handler:       _PolicyEngineService_EvaluateBatch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "policyengine/v1/engine.proto",
 }
