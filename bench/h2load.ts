@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { EvaluateRequestSchema } from '../src/gen/policyengine/v1/engine_pb.js';
+import { runGenerator } from './processes.js';
 import { percentile } from './stats.js';
 
 /**
@@ -78,13 +78,9 @@ export function h2load(o: H2loadOptions): H2loadResult {
     uri,
   ];
   rmSync(o.logFile, { force: true }); // h2load appends to an existing log
-  const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  // `times` prints the shell's and then its children's user and system time.
-  const out = execFileSync('bash', ['-c', `h2load ${quoted} && times`], { encoding: 'utf8', maxBuffer: 2 ** 26 });
+  const { out, cpuSeconds: cpu } = runGenerator('h2load', args);
   const seconds = durationSeconds(out);
   const requests = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(out)?.[1]);
-  const [, children] = out.trim().split('\n').slice(-2);
-  const cpu = [...children!.matchAll(/(\d+)m([\d.]+)s/g)].reduce((t, m) => t + Number(m[1]) * 60 + Number(m[2]), 0);
   // Log lines: start (µs), HTTP status, elapsed (µs).
   const latencies = readFileSync(o.logFile, 'utf8')
     .trim()

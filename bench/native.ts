@@ -9,6 +9,7 @@ import { compilePolicyModule } from '../src/wasm/inspect.js';
 import runScript from '../src/worker/run-script.js';
 import { scriptTask } from '../src/worker/task.js';
 import { cyclonedx } from './fixtures.js';
+import { openLoop } from './ghz.js';
 import { cpuSeconds, evaluateFrame, h2load, type H2loadResult } from './h2load.js';
 import { chainloopBaseline } from './in-process.js';
 import { SATURATION_FLAGS, evaluationOutcomes, startDaemon, startNoopServer } from './processes.js';
@@ -18,7 +19,8 @@ import { percentile } from './stats.js';
  * The hot-path figures with a native load generator (h2load, bench/h2load.ts), all from one run:
  * R1 daemon ÷ no-op gRPC ceiling (trivial policy; unix and TCP), R2 Chainloop's TinyGo policy against
  * compile-per-evaluation in Node, R3 added latency at c=1 over the same evaluation in process, R8 the
- * daemon's CPU per evaluation (all threads, /proc) ÷ the no-op server's CPU per RPC. Writes
+ * daemon's CPU per evaluation (all threads, /proc) ÷ the no-op server's CPU per RPC, R6 an open loop
+ * (ghz, bench/ghz.ts) at twice the daemon's saturation throughput with default admission. Writes
  * bench/NATIVE.md and bench/native.json (`--smoke`: a fraction of a second each, for the test suite).
  */
 const SMOKE = process.argv.includes('--smoke');
@@ -76,6 +78,31 @@ const daemonRuns = {
 };
 const outcomes = await evaluationOutcomes(daemon.admin!);
 await daemon.stop();
+
+log('overload: open loop (ghz --async) at 2 × the saturation throughput above, default queue and load shedding');
+const admitting = await startDaemon(join(dir, 'o.sock'), ['--admin-listen', '127.0.0.1:0']);
+const loader = new PolicyEngineClient(admitting.unix);
+await loader.loadPolicy({ source: { case: 'wasmModule', value: trivialWasm }, name: 'trivial' });
+loader.close();
+const message = join(dir, 'trivial.message');
+writeFileSync(message, readFileSync(bodies.trivial).subarray(5)); // the frame without its 5-byte header
+const overload = openLoop({
+  target: admitting.unix,
+  message,
+  rate: 2 * daemonRuns.trivialUnix.throughput,
+  durationS: SECONDS,
+  report: join(dir, 'ghz.json'),
+});
+await admitting.stop();
+const status = (name: string) => overload.byStatus[name] ?? { count: 0, p50: 0, p99: 0, max: 0 };
+const lost = Object.entries(overload.byStatus)
+  .filter(([name]) => name !== 'OK' && name !== 'ResourceExhausted')
+  .reduce((n, [, s]) => n + s.count, 0);
+log(
+  `  ${overload.sent} sent at ${(overload.sent / overload.seconds).toFixed(0)}/s: ${Object.entries(overload.byStatus)
+    .map(([k, v]) => `${k} ${v.count} (p99 ${v.p99.toFixed(1)} ms)`)
+    .join(', ')}; ghz ${(overload.generatorCpuShare * 100).toFixed(0)} % of a core`,
+);
 
 log('in process: the same evaluation as a pool worker runs it (trivial policy, this thread)');
 const facts = await compilePolicyModule(trivialWasm, 'trivial', 256);
@@ -141,6 +168,30 @@ const targets = [
     fmt: (v: number) => v.toFixed(3),
   },
   {
+    id: 'R6',
+    what: 'open loop at 2 × saturation: p99 of the refused (RESOURCE_EXHAUSTED), ms',
+    value: status('ResourceExhausted').p99,
+    target: '< 5 ms',
+    pass: (v: number) => v < 5,
+    fmt: (v: number) => v.toFixed(1),
+  },
+  {
+    id: 'R6',
+    what: 'open loop at 2 × saturation: p99 of the accepted, ms',
+    value: status('OK').p99,
+    target: '≤ 50 ms',
+    pass: (v: number) => v <= 50,
+    fmt: (v: number) => v.toFixed(1),
+  },
+  {
+    id: 'R6',
+    what: 'open loop at 2 × saturation: answered with anything but OK or RESOURCE_EXHAUSTED (lost, hung, failed)',
+    value: lost,
+    target: '0',
+    pass: (v: number) => v === 0,
+    fmt: (v: number) => String(v),
+  },
+  {
     id: 'R8',
     what: "CPU per evaluation (daemon, all threads) ÷ no-op server's CPU per RPC, TinyGo, TCP",
     value: daemonRuns.tinygoTcp.serverCpuMsPerRequest / ceiling.tcp.serverCpuMsPerRequest,
@@ -161,6 +212,7 @@ const results = {
   ceiling,
   daemon: daemonRuns,
   outcomes,
+  overload,
   inProcessP50,
   baseline,
   targets: targets.map((t) => ({ id: t.id, what: t.what, value: t.value, pass: t.pass(t.value) })),
@@ -197,6 +249,12 @@ ${row('daemon, trivial policy, unix', daemonRuns.trivialUnix)}
 ${row('daemon, trivial policy, TCP', daemonRuns.trivialTcp)}
 ${row("daemon, Chainloop's TinyGo policy, TCP", daemonRuns.tinygoTcp)}
 ${row('daemon, trivial policy, unix, 1 stream', daemonRuns.trivialUnixC1)}
+
+Open loop (ghz \`--async\`, 1 connection, fixed rate; its latency includes waiting for an HTTP/2 stream when
+the daemon's limit of concurrent streams is reached): ${overload.sent} Evaluate requests in ${overload.seconds.toFixed(1)} s to a daemon with
+the default queue and load shedding — ${Object.entries(overload.byStatus)
+  .map(([k, v]) => `${k} ${v.count} (p50 ${v.p50.toFixed(1)}, p99 ${v.p99.toFixed(1)}, max ${v.max.toFixed(1)} ms)`)
+  .join('; ')}. ghz used ${(overload.generatorCpuShare * 100).toFixed(0)} % of a core.
 
 In process, the same evaluation as a worker runs it: p50 ${inProcessP50.toFixed(3)} ms. Compile-per-evaluation in Node,
 TinyGo policy, 2 threads: ${baseline.throughput.toFixed(1)} evaluations/s.

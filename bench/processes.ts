@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -20,6 +20,18 @@ export interface Daemon {
 export function rssMb(pid: number): number {
   const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   return Number(kb) / 1024;
+}
+
+/**
+ * Runs a load generator to its end: its standard output, and the CPU seconds (user + system) it used,
+ * read with the shell's `times` (which prints the shell's and then its children's times).
+ */
+export function runGenerator(command: string, args: string[]): { out: string; cpuSeconds: number } {
+  const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const out = execFileSync('bash', ['-c', `${command} ${quoted} && times`], { encoding: 'utf8', maxBuffer: 2 ** 26 });
+  const [, children] = out.trim().split('\n').slice(-2);
+  const cpuSeconds = [...children!.matchAll(/(\d+)m([\d.]+)s/g)].reduce((t, m) => t + Number(m[1]) * 60 + Number(m[2]), 0);
+  return { out, cpuSeconds };
 }
 
 /** Evaluations the daemon answered, by outcome (ok, or the ErrorInfo reason), from its admin metrics. */

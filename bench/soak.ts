@@ -14,13 +14,14 @@ import { SATURATION_FLAGS, evaluationOutcomes, startDaemon } from './processes.j
  * TinyGo-built test policy — driven by h2load (C, Debian's nghttp2-client) over TCP, 1 connection × 32
  * streams, 1 KiB CycloneDX. A per-evaluation leak shows as a line that keeps rising after warm-up;
  * every evaluation's outcome is counted from the daemon's own metrics, so refusals cannot pass for work.
- * Writes bench/SOAK-fresh.md (a new policy instance per evaluation, the only isolation there is).
+ * Writes bench/SOAK-node24.md (a new policy instance per evaluation, the only isolation there is; the
+ * Node 20 record of the same soak is bench/SOAK-fresh.md).
  */
 const { values: o } = parseArgs({
   options: {
     evaluations: { type: 'string', default: '1000000' },
     step: { type: 'string', default: '100000' },
-    out: { type: 'string', default: 'bench/SOAK-fresh.md' },
+    out: { type: 'string', default: 'bench/SOAK-node24.md' },
   },
 });
 const total = Number(o.evaluations);

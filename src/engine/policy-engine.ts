@@ -368,7 +368,9 @@ export class PolicyEngine {
 
   async evaluate(req: EvaluationRequest): Promise<EvaluationOutcome> {
     const started = performance.now();
-    if (this.#lag && this.#lag.lagMs > this.#maxLagMs) {
+    // A late event loop refuses only work that would wait: with a worker idle, refusing it too left the
+    // workers idle under overload (accepted goodput fell to a fifth of capacity, bench/RESULTS.md).
+    if (this.#lag && this.#lag.lagMs > this.#maxLagMs && !this.pool.hasIdleWorker) {
       // Labelled with a loaded policy's name only: a client's arbitrary string must not become a label value.
       this.#report({ policy: this.#registry.get(req.policy)?.name ?? UNKNOWN_POLICY, outcome: 'OVERLOADED', seconds: 0, request: req });
       throw new PolicydError(

@@ -84,6 +84,11 @@ export class ScriptPool {
     }
   }
 
+  /** True when an evaluation submitted now would start at once. */
+  get hasIdleWorker(): boolean {
+    return this.#inFlight < this.threads;
+  }
+
   /** Evaluations waiting for a worker. */
   get queueSize(): number {
     return Math.max(0, this.#inFlight - this.threads);

@@ -6,6 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { DaemonMetrics } from '../../src/daemon/metrics.js';
 import { grpcError, startDaemon } from '../helpers/daemon.js';
+import { fixture } from '../helpers/paths.js';
 import { BLOCK_FUNCTION, behaviourModule, wat } from '../helpers/wat.js';
 
 /** A distinct module per name: policies are content-addressed, so equal bytes would be one policy. */
@@ -152,24 +153,37 @@ describe('budgets', () => {
     }
   });
 
-  it('labels refused evaluations with a loaded policy name only, never with what the client sent', async () => {
+  it('sheds load for a late event loop only when no worker is idle, with a loaded policy name as the only label', async () => {
     const metrics = new DaemonMetrics();
     const d = await startDaemon({ threads: 1, maxEventLoopLagMs: 1, observers: [metrics] });
+    const evidence = { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE };
     try {
       await d.tcp.loadPolicy(await module('known'));
-      // Keep the main thread late for several lag samples in a row (the monitor takes the minimum of
-      // four), then evaluate while it still is.
-      for (let i = 0; i < 12; i++) {
-        const until = performance.now() + 15;
-        while (performance.now() < until);
-        await new Promise((r) => setImmediate(r));
-      }
+      await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: fixture('spin') }, name: 'spin' });
+      // Keeps the main thread late for several lag samples in a row (the monitor takes the minimum of four).
+      const lateLoop = async () => {
+        for (let i = 0; i < 12; i++) {
+          const until = performance.now() + 15;
+          while (performance.now() < until);
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      // A late loop with the worker idle: the evaluation can start at once, so it is taken.
+      await lateLoop();
+      const taken = await d.engine.evaluate({ policy: 'known', material: evidence });
+      assert.deepEqual(
+        taken.result.violations.map((v) => v.message),
+        ['known'],
+      );
+      // The only worker busy (a guest that spins until its timeout) and the loop late: refused.
+      const stop = new AbortController();
+      const busy = d.engine.evaluate({ policy: 'spin', material: evidence, signal: stop.signal }).catch((err: unknown) => err);
+      await lateLoop();
       for (const policy of ['known', 'attacker-chosen-label-1', 'attacker-chosen-label-2']) {
-        await assert.rejects(
-          d.engine.evaluate({ policy, material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } }),
-          /saturated/,
-        );
+        await assert.rejects(d.engine.evaluate({ policy, material: evidence }), /saturated/);
       }
+      stop.abort();
+      await busy;
       const text = await metrics.registry.metrics();
       assert.match(text, /policyd_evaluations_total\{policy="\(unknown\)",outcome="OVERLOADED"\} 2/);
       assert.match(text, /policyd_evaluations_total\{policy="known",outcome="OVERLOADED"\} 1/);
