@@ -1,10 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../src/config/defaults.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // As the daemon's launchers run it (docs/design-notes.md, "Each isolate's young generation is sized").
-const NODE_ARGS = ['--disable-warning=ExperimentalWarning', '--max-semi-space-size=16'];
+const NODE_ARGS = ['--disable-warning=ExperimentalWarning', ...DAEMON_NODE_FLAGS];
 
 export interface Daemon {
   child: ChildProcess;

@@ -45,3 +45,12 @@ export const DEFAULTS = {
 } as const;
 
 export const MiB = 2 ** 20;
+
+/**
+ * V8 flags the daemon's main thread needs from the command line (a running isolate cannot be given
+ * them): its young generation at the pool workers' size (DEFAULTS.workerYoungGenerationMb, a third per
+ * semi-space). Every launcher passes them — the Dockerfile, the `wasm-policyd` bin's shebang, `make run`,
+ * the benchmark and the tests that start `serve` — and test/unit/deploy.test.ts checks the files that
+ * cannot import this.
+ */
+export const DAEMON_NODE_FLAGS = [`--max-semi-space-size=${DEFAULTS.workerYoungGenerationMb / 3}`] as const;

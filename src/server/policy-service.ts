@@ -189,7 +189,7 @@ function deadlineMs(call: Call<unknown>): number | undefined {
 }
 
 /** Policies one EvaluateBatch may name: as many as a daemon may hold by default. */
-export const MAX_BATCH_POLICIES = DEFAULTS.maxPolicies;
+const MAX_BATCH_POLICIES = DEFAULTS.maxPolicies;
 
 /** Keeps what LoadPolicy and UnloadPolicy change, so a restarted daemon has it (the daemon's state directory). */
 export interface PolicyStore {

@@ -1,9 +1,8 @@
 /**
- * Run as a child process with --expose-gc (test/e2e/memory.test.ts): evaluates a policy module in a
- * worker thread made as the pool makes its workers (same resource limits) the way a pool worker does,
- * and prints, as JSON, what the memory test asserts: how many of the policy instances it made were
- * collected, how many Extism hosts it made, and the RSS after warm-up and at the end. argv: module
- * path, evaluations.
+ * Run as a child process with --expose-gc (test/e2e/memory.test.ts): evaluates a policy module the way
+ * a pool worker does, in a worker thread with the pool's resource limits, and prints, as JSON, what the
+ * memory test asserts: how many of the policy instances it made were collected, how many Extism hosts
+ * it made, and the RSS after warm-up and at the end. argv: module path, evaluations.
  */
 import { readFileSync } from 'node:fs';
 import { isMainThread, Worker } from 'node:worker_threads';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PolicyEngineClient } from '../../clients/typescript/src/index.js';
+import { DAEMON_NODE_FLAGS } from '../../src/config/defaults.js';
 import { CLI, ROOT } from './paths.js';
 
 export interface ServeProcess {
@@ -14,7 +15,7 @@ export interface ServeProcess {
 /** `wasm-policyd serve` as its own process on a unix socket in `dir`, ready: to kill it, or to read its RSS. */
 export async function serveProcess(dir: string, flags: string[] = []): Promise<ServeProcess> {
   const socket = `unix://${join(dir, 'policyd.sock')}`;
-  const child = spawn(process.execPath, [CLI, 'serve', '--listen', socket, '--threads', '1', ...flags], {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'serve', '--listen', socket, '--threads', '1', ...flags], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, POLICYD_ADMIN_LISTEN: '' },

@@ -215,6 +215,20 @@ describe('Helm chart', () => {
   });
 });
 
+describe('every launcher of the daemon gives its main thread the V8 flags it needs', () => {
+  it('the Dockerfile, the bin shebang and make run pass DAEMON_NODE_FLAGS', async () => {
+    const { DAEMON_NODE_FLAGS } = await import('../../src/config/defaults.js');
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(`${ROOT}Dockerfile`, 'utf8'))![1]!;
+    const shebang = readFileSync(`${ROOT}src/cli/main.ts`, 'utf8').split('\n')[0]!;
+    const run = /^run:.*\n\t(.*)$/m.exec(readFileSync(`${ROOT}Makefile`, 'utf8'))![1]!;
+    for (const flag of DAEMON_NODE_FLAGS) {
+      assert.ok((JSON.parse(entrypoint) as string[]).includes(flag), `Dockerfile ENTRYPOINT lacks ${flag}`);
+      assert.ok(shebang.split(' ').includes(flag), `the shebang of src/cli/main.ts lacks ${flag}`);
+      assert.ok(run.split(' ').includes(flag), `make run lacks ${flag}`);
+    }
+  });
+});
+
 describe('deployment files name only real settings', () => {
   it('every POLICYD_* variable in Dockerfile, manifests and chart is a daemon setting', async () => {
     const { SETTINGS, envName } = await import('../../src/config/settings.js');
