@@ -99,7 +99,7 @@ run: build examples
 	$(NODE) --max-semi-space-size=16 dist/src/cli/main.js serve --policy examples/policies $(ARGS)
 
 ## bench: measure against the transport ceiling and Chainloop's compile-per-evaluation; writes bench/RESULTS.md
-## (Node load generator) and bench/NATIVE.md (h2load: the hot-path targets)
+## (Node load generator) and bench/NATIVE.md (h2load and ghz: the hot-path targets)
 bench: build examples h2load ghz
 	$(NODE) dist/bench/run.js
 	$(NODE) dist/bench/native.js
