@@ -27,5 +27,5 @@ ENV POLICYD_LISTEN=0.0.0.0:50051 \
 EXPOSE 50051 9090
 USER nonroot
 # The main thread's young generation as the workers' (docs/design-notes.md, "Each isolate's young generation is sized").
-ENTRYPOINT ["/nodejs/bin/node", "--disable-warning=ExperimentalWarning", "--max-semi-space-size=16", "dist/src/cli/main.js"]
+ENTRYPOINT ["/nodejs/bin/node", "--disable-warning=ExperimentalWarning", "--max-semi-space-size=16", "--external-memory-accounted-in-global-limit", "--expose-gc", "dist/src/cli/main.js"]
 CMD ["serve"]

@@ -96,7 +96,7 @@ test: lint build ts-client examples go-client go-sdk python-client h2load ghz he
 
 ## run: start the daemon on 127.0.0.1:50051 and unix:///tmp/wasm-policyd-<uid>/policyd.sock with the examples loaded
 run: build examples
-	$(NODE) --max-semi-space-size=16 dist/src/cli/main.js serve --policy examples/policies $(ARGS)
+	$(NODE) --max-semi-space-size=16 --external-memory-accounted-in-global-limit --expose-gc dist/src/cli/main.js serve --policy examples/policies $(ARGS)
 
 ## bench: measure against the transport ceiling and Chainloop's compile-per-evaluation; writes bench/RESULTS.md
 ## (Node load generator) and bench/NATIVE.md (h2load and ghz: the hot-path targets)

@@ -31,6 +31,11 @@ export const DEFAULTS = {
    * it over ~75,000 evaluations: +140 MB of RSS per worker that looked like a leak (docs/design-notes.md).
    */
   workerYoungGenerationMb: 48,
+  /**
+   * External memory (guest memories, inputs) a thread takes on before it collects its garbage itself:
+   * V8's own default trigger, which the daemon's flags turn off (src/runtime/garbage-budget.ts says why).
+   */
+  threadGarbageMb: 64,
   /** How often TLS files are re-read. */
   tlsRefreshMs: 10_000,
   http: { maxResponseMb: 50, requestTimeoutMs: 30_000, maxRedirects: 10 },
@@ -47,10 +52,16 @@ export const DEFAULTS = {
 export const MiB = 2 ** 20;
 
 /**
- * V8 flags the daemon's main thread needs from the command line (a running isolate cannot be given
- * them): its young generation at the pool workers' size (DEFAULTS.workerYoungGenerationMb, a third per
- * semi-space). Every launcher passes them — the Dockerfile, the `wasm-policyd` bin's shebang, `make run`,
- * the benchmark and the tests that start `serve` — and test/unit/deploy.test.ts checks the files that
- * cannot import this.
+ * V8 flags the daemon needs from the command line (a running isolate cannot be given them, and they
+ * reach every thread): the main thread's young generation at the pool workers' size
+ * (DEFAULTS.workerYoungGenerationMb, a third per semi-space), and garbage collected by each thread's
+ * GarbageBudget rather than on V8's external-memory trigger (src/runtime/garbage-budget.ts).
+ * Every launcher passes them — the Dockerfile, the `wasm-policyd` bin's shebang, `make run`, the
+ * benchmark and the tests that start `serve` — and test/unit/deploy.test.ts checks the files that cannot
+ * import this.
  */
-export const DAEMON_NODE_FLAGS = [`--max-semi-space-size=${DEFAULTS.workerYoungGenerationMb / 3}`] as const;
+export const DAEMON_NODE_FLAGS = [
+  `--max-semi-space-size=${DEFAULTS.workerYoungGenerationMb / 3}`,
+  '--external-memory-accounted-in-global-limit',
+  '--expose-gc',
+] as const;

@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { DiscoveryBackend } from '../discovery/backend.js';
 import { errorMessage } from '../errors/policyd-error.js';
+import { garbage } from '../runtime/garbage-budget.js';
 import { performGuestHttp, type HttpLimits } from '../net/http-fetch.js';
 import type { HostChannel, HostRequest, HostResponse } from '../worker/protocol.js';
 import { endSpan, type Context, type Tracer } from '../telemetry/tracing.js';
@@ -60,6 +61,7 @@ export function openHostChannel(services: HostServices): OpenChannel {
   const view = new Int32Array(flag);
   port1.on('message', (req: HostRequest) => {
     void traced(req, services).then((res) => {
+      if (res.ok) garbage.took(res.body?.byteLength ?? 0);
       port1.postMessage(res);
       Atomics.store(view, 0, 1);
       Atomics.notify(view, 0);

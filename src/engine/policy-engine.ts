@@ -12,6 +12,7 @@ import { BASE_ALLOWED_HOSTNAMES, MAX_HOST_PATTERN, MAX_REQUESTED_HOSTS, matchesH
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../net/http-fetch.js';
 import { DEFAULT_REMOTE_FETCH, fetchDocument } from '../net/fetch-document.js';
 import { EventLoopLag } from './event-loop-lag.js';
+import { garbage } from '../runtime/garbage-budget.js';
 import { epochMs } from '../telemetry/clock.js';
 import { ROOT_CONTEXT, endSpan, recordSpan, trace, type Context, type Tracer } from '../telemetry/tracing.js';
 import { openHostChannel } from './host-bridge.js';
@@ -304,6 +305,8 @@ export class PolicyEngine {
             allowPrivateNetwork: this.#options.http.allowPrivateNetwork,
           }),
       });
+      // What the request, pull or file carried (and any version this replaces) ends up garbage.
+      garbage.took(resolvedBytes(resolved));
       if (!byName) this.#makeRoomFor(resolved);
       this.#checkBudget(resolved, byName);
       try {
@@ -443,6 +446,8 @@ export class PolicyEngine {
       return { ...outcome, result: mergeResults(policy.name, []), durationMs: performance.now() - started };
     }
     const input = req.shared ? req.shared.input : evaluableInput(material);
+    // Counted for every policy of a batch too, though built once: at worst it collects sooner.
+    garbage.took(material.content.byteLength + input.byteLength);
     const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
     const requested = req.allowedHostnames ?? [];
     if (requested.length > MAX_REQUESTED_HOSTS || requested.some((h) => h.length > MAX_HOST_PATTERN)) {

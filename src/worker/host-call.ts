@@ -1,6 +1,7 @@
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
 import { PolicydError } from '../errors/policyd-error.js';
+import { garbage } from '../runtime/garbage-budget.js';
 import type { Evaluation } from './instances.js';
 import type { HostChannel, HostRequest, HostResponse } from './protocol.js';
 
@@ -21,6 +22,8 @@ export function callHost(channel: HostChannel, request: HostRequest): { status: 
     if (received) {
       const res = received.message as HostResponse;
       if (!res.ok) throw PolicydError.from(res.error);
+      // The body received, and the copy the SDK stores for the guest.
+      garbage.took(2 * (res.body?.byteLength ?? 0));
       return res;
     }
     Atomics.wait(flag, 0, 1, 1);

@@ -1,3 +1,4 @@
+import { garbage } from '../runtime/garbage-budget.js';
 import { epochMs } from '../telemetry/clock.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import type { ErrorData } from '../errors/policyd-error.js';
@@ -34,8 +35,8 @@ async function evaluate(task: ScriptTask, onInstantiated?: () => void): Promise<
   const logs = new GuestLogs(task.maxLogEntries);
   const fail = (error: ErrorData): ScriptOutcome => ({ ok: false, error, logs: logs.finish() });
   let host: Host | undefined;
+  let instance: PolicyInstance | undefined;
   try {
-    let instance: PolicyInstance;
     try {
       host = await hostFor(task);
       instance = host.instance(task);
@@ -47,6 +48,7 @@ async function evaluate(task: ScriptTask, onInstantiated?: () => void): Promise<
     let output: Uint8Array | null;
     try {
       output = await host.execute(instance, { task, logs, httpStatus: 0, hostCalls: 0 });
+      garbage.took(output?.byteLength ?? 0);
     } catch (err) {
       const exhausted = logs.sawMemoryLimit || (err instanceof WebAssembly.RuntimeError && nearMemoryCap(instance, task.memoryLimitPages));
       return fail(classifyGuestError(err, 'call', exhausted));
@@ -71,6 +73,9 @@ async function evaluate(task: ScriptTask, onInstantiated?: () => void): Promise<
       return fail(classifyGuestError(err, 'call'));
     }
   } finally {
+    // The instance's memory (as large as the guest grew it), the input and the SDK's copy of it; the
+    // output is counted where it was read.
+    garbage.took((instance?.memory?.buffer.byteLength ?? 0) + 2 * task.input.byteLength);
     // Once the result is on its way, this idle worker makes the next evaluation's instance.
     if (host) setImmediate(() => host!.prepare(task));
   }

@@ -1,0 +1,46 @@
+import { DEFAULTS, MiB } from '../config/defaults.js';
+
+/**
+ * When a thread of the daemon collects its garbage.
+ *
+ * An evaluation leaves memory outside the V8 heap behind: the guest's linear memory (a new instance per
+ * evaluation), the material and the input built from it, the Extism SDK's copies, guest HTTP bodies.
+ * By default V8 answers each 64 MB of such "external" memory with a mark-compact that it runs
+ * incrementally, beside the evaluations, with concurrent marking on its helper threads: for Chainloop's
+ * TinyGo policy one every ~250 evaluations per worker, and a third of the daemon's CPU per evaluation
+ * went to GC (bench/RESULTS.md).
+ *
+ * The daemon therefore runs V8 with `--external-memory-accounted-in-global-limit`, which turns that
+ * trigger off (external memory then only counts towards the heap's global limit, which lets it reach
+ * gigabytes), and `--expose-gc` (DAEMON_NODE_FLAGS). Each thread counts the external memory its work
+ * takes on, here, and collects in one atomic pause once that reaches 64 MB — V8's own allowance, so a
+ * thread holds no more dead memory than before — at a moment it chooses: right after the work that
+ * spent the budget, once its result is on its way. Without `--expose-gc` (an embedder's own process)
+ * nothing is collected here and V8's own trigger, left on, applies. test/e2e/garbage.test.ts shows
+ * what happens when a kind of allocation is not counted: it piles up.
+ */
+export class GarbageBudget {
+  #taken = 0;
+  #scheduled = false;
+
+  constructor(
+    readonly budgetBytes: number,
+    private readonly collect: (() => void) | undefined = typeof gc === 'function' ? () => gc!() : undefined,
+  ) {}
+
+  /** Counts external memory this thread's work allocated, garbage once that work is done. */
+  took(bytes: number): void {
+    this.#taken += bytes;
+    if (this.#taken < this.budgetBytes || this.#scheduled || !this.collect) return;
+    this.#scheduled = true;
+    // After the I/O and promise callbacks of this turn: a worker has posted its result by then.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#taken = 0;
+      this.collect!();
+    });
+  }
+}
+
+/** This thread's budget (every worker thread has its own copy of this module). */
+export const garbage = new GarbageBudget(DEFAULTS.threadGarbageMb * MiB);
