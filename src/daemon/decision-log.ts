@@ -63,8 +63,8 @@ export class DecisionLog implements EngineObserver {
   }
 
   evaluated(event: EvaluationEvent): void {
-    if (event.evaluationId === undefined) return; // shed before a policy was found: metrics count it
-    const { result, error } = event;
+    const { result, error, request } = event;
+    if (event.evaluationId === undefined || !request) return; // shed before a policy was found: metrics count it
     const guest = result?.logs ?? [];
     const ignored = result?.ignoredArgs ?? [];
     const decision = this.options.decisions ? 1 : 0;
@@ -77,7 +77,7 @@ export class DecisionLog implements EngineObserver {
     if (ignored.length > 0) log.warn({ ignored }, 'arguments the policy does not declare were ignored');
     if (!decision) return;
     // What OPA's decision log carries: the input (by digest), the arguments, who asked, and the result.
-    const { material, args, caller } = event.request;
+    const { material, args, caller } = request;
     const input = {
       ...ids,
       kind: kindName(material.kind),

@@ -97,7 +97,8 @@ export interface EvaluationEvent {
   /** `ok`, or the ErrorInfo reason of the failure. */
   outcome: string;
   seconds: number;
-  request: EvaluationRequest;
+  /** Absent when the request was refused before it was read. */
+  request?: EvaluationRequest;
   /** Set when the evaluation produced a result. */
   result?: EvaluationOutcome;
   /** Set when it failed after its policy was found. */
@@ -369,18 +370,34 @@ export class PolicyEngine {
     for (const o of this.#observers) o.evaluated(event);
   }
 
-  async evaluate(req: EvaluationRequest): Promise<EvaluationOutcome> {
-    const started = performance.now();
+  /**
+   * Why an evaluation arriving now would be refused, if it would — the queue is full, or the event loop
+   * is late and no worker is idle — reported to the observers. Asked by the server before it reads a
+   * request (`req` absent: no policy name yet; src/server/admission.ts), so that refusing costs no
+   * decoding, and again by evaluate().
+   */
+  refusal(req?: EvaluationRequest): PolicydError | undefined {
     // A late event loop refuses only work that would wait: with a worker idle, refusing it too left the
     // workers idle under overload (accepted goodput fell to a fifth of capacity, bench/RESULTS.md).
-    if (this.#lag && this.#lag.lagMs > this.#maxLagMs && !this.pool.hasIdleWorker) {
+    const refused =
+      this.#lag && this.#lag.lagMs > this.#maxLagMs && !this.pool.hasIdleWorker
+        ? new PolicydError(
+            'OVERLOADED',
+            `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`,
+          )
+        : this.pool.refusal();
+    if (refused) {
       // Labelled with a loaded policy's name only: a client's arbitrary string must not become a label value.
-      this.#report({ policy: this.#registry.get(req.policy)?.name ?? UNKNOWN_POLICY, outcome: 'OVERLOADED', seconds: 0, request: req });
-      throw new PolicydError(
-        'OVERLOADED',
-        `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`,
-      );
+      const policy = (req && this.#registry.get(req.policy)?.name) ?? UNKNOWN_POLICY;
+      this.#report({ policy, outcome: refused.reason, seconds: 0, request: req });
     }
+    return refused;
+  }
+
+  async evaluate(req: EvaluationRequest): Promise<EvaluationOutcome> {
+    const started = performance.now();
+    const refused = this.refusal(req);
+    if (refused) throw refused;
     const policy = this.#registry.get(req.policy) ?? (await this.#fetchOnDemand(req.policy));
     if (!policy) {
       throw new PolicydError(

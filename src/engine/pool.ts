@@ -62,12 +62,8 @@ export class ScriptPool {
    */
   async run(task: ScriptTask, signal: AbortSignal, transferList: TransferListItem[] = []): Promise<ScriptOutcome> {
     if (signal.aborted) throw signal.reason;
-    if (this.#inFlight >= this.threads + this.maxQueue) {
-      throw new PolicydError(
-        'OVERLOADED',
-        `the evaluation queue is full (${this.maxQueue} waiting on ${this.threads} workers); retry with backoff or add replicas`,
-      );
-    }
+    const refused = this.refusal();
+    if (refused) throw refused;
     this.#inFlight++;
     try {
       return await this.#pool.run(task, { signal, transferList: transferList as never });
@@ -82,6 +78,15 @@ export class ScriptPool {
     } finally {
       this.#inFlight--;
     }
+  }
+
+  /** Why an evaluation submitted now would be refused (the queue is full), if it would. */
+  refusal(): PolicydError | undefined {
+    if (this.#inFlight < this.threads + this.maxQueue) return undefined;
+    return new PolicydError(
+      'OVERLOADED',
+      `the evaluation queue is full (${this.maxQueue} waiting on ${this.threads} workers); retry with backoff or add replicas`,
+    );
   }
 
   /** True when an evaluation submitted now would start at once. */

@@ -6,6 +6,7 @@ import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policye
 import type { PolicyEngine } from '../engine/policy-engine.js';
 import type { Tracer } from '../telemetry/tracing.js';
 import { policyServiceImplementation, type PolicyStore } from './policy-service.js';
+import { admissionInterceptor } from './admission.js';
 import { Authorizer } from './authorization.js';
 import { CertificateFileWatcher } from './certificate-files.js';
 import { credentialsFor, type TlsFiles } from './credentials.js';
@@ -70,7 +71,7 @@ export class PolicyServer {
         Boolean(options.tls?.clientCa),
       );
     this.server = new Server({
-      interceptors: [authorizer.interceptor()],
+      interceptors: [authorizer.interceptor(), admissionInterceptor(() => engine.refusal())],
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULTS.maxReceiveMb * MiB,
       'grpc.max_send_message_length': -1,
       'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? DEFAULTS.grpc.keepaliveTimeMs,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { status } from '@grpc/grpc-js';
+import { Client, credentials, type ServiceError, status } from '@grpc/grpc-js';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { exampleRequest } from '../helpers/documents.js';
@@ -95,6 +95,20 @@ describe('back-pressure', () => {
         d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') }),
         grpcError(status.RESOURCE_EXHAUSTED, 'OVERLOADED', /the evaluation queue is full \(1 waiting on 1 workers\)/),
       );
+      // Refused before the message is decoded (src/server/admission.ts): bytes that are no request at
+      // all get OVERLOADED, not INVALID_REQUEST, and the connection goes on serving.
+      const raw = new Client(d.tcpAddress, credentials.createInsecure());
+      const undecodable = await new Promise<ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest(
+          '/policyengine.v1.PolicyEngineService/Evaluate',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0xff, 0xff, 0xff]),
+          (err) => resolve(err),
+        ),
+      );
+      raw.close();
+      assert.ok(grpcError(status.RESOURCE_EXHAUSTED, 'OVERLOADED', /the evaluation queue is full/)(undecodable));
       await Promise.all([running, queued]);
       const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') });
       assert.deepEqual(res.result!.violations, []);
