@@ -48,7 +48,7 @@ import { SharedEvaluableInput, type MaterialInput } from '../materials/evaluable
 import { SpanKind, contextFromMetadata, endSpan, trace, type Context, type Tracer } from '../telemetry/tracing.js';
 import type { PolicySource } from '../policies/loader.js';
 import { maxMemoryBytes, type LoadedPolicy } from '../policies/registry.js';
-import { UndecodableRequest } from './service-definition.js';
+import type { EncodedRequest } from './service-definition.js';
 import { statusOf, toServiceError } from './status.js';
 
 const CLIENT_CANCELLED = new Error('the client cancelled the call');
@@ -120,7 +120,7 @@ type Call<Req> = ServerUnaryCall<Req, unknown> | ServerWritableStream<Req, unkno
 type Implementation<Req, C extends Call<Req>, Res> = (req: Req, call: C, trace: Context | undefined) => Promise<Res> | Res;
 
 /**
- * Runs one call's implementation: a request that did not decode is refused, errors become rich gRPC
+ * Runs one call's implementation: decodes its request (one that does not decode is refused), errors become rich gRPC
  * statuses (never an unhandled rejection), and with a tracer the call is a SERVER span continuing
  * the caller's `traceparent`. `finish` answers the call.
  */
@@ -139,14 +139,8 @@ function serve<Req, C extends Call<Req>, Res>(
   );
   Promise.resolve()
     .then(() => {
-      const req: unknown = call.request;
-      if (req instanceof UndecodableRequest) {
-        throw new PolicydError(
-          'INVALID_REQUEST',
-          `the request is not a valid ${req.typeName} message (${req.reason}); encode it with proto/policyengine/v1/engine.proto`,
-        );
-      }
-      return fn(call.request, call, span && trace.setSpan(parent!, span));
+      const req = (call.request as unknown as EncodedRequest).decode() as Req;
+      return fn(req, call, span && trace.setSpan(parent!, span));
     })
     .then(
       (res) => {

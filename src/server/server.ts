@@ -84,7 +84,7 @@ export class PolicyServer {
         : {}),
     });
     this.server.addService(
-      serviceDefinition(PolicyEngineService),
+      serviceDefinition(PolicyEngineService, { lazyRequests: true }),
       policyServiceImplementation(engine, {
         accepting: () => this.#accepting,
         store: options.store,

@@ -1,31 +1,40 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 
 /**
- * What the server's deserializer returns for bytes that are not a valid request message: the handler
- * answers INVALID_ARGUMENT with this reason, where a throwing deserializer makes grpc-js answer INTERNAL.
+ * A request message as it came off the wire, decoded only when its handler runs: a call refused
+ * before that (authorization, admission) costs no decoding. A message that does not decode is the
+ * caller's INVALID_ARGUMENT, where a throwing deserializer would make grpc-js answer INTERNAL.
  */
-export class UndecodableRequest {
+export class EncodedRequest {
   constructor(
-    readonly typeName: string,
-    readonly reason: string,
+    readonly schema: DescMessage,
+    readonly bytes: Buffer,
   ) {}
-}
 
-function decodeRequest(input: DescMessage, bytes: Buffer): unknown {
-  try {
-    return fromBinary(input, bytes);
-  } catch (err) {
-    return new UndecodableRequest(input.typeName, err instanceof Error ? err.message : String(err));
+  decode(): unknown {
+    try {
+      return fromBinary(this.schema, this.bytes);
+    } catch (err) {
+      throw new PolicydError(
+        'INVALID_REQUEST',
+        `the request is not a valid ${this.schema.typeName} message (${errorMessage(err)}); encode it with proto/policyengine/v1/engine.proto`,
+      );
+    }
   }
 }
 
 /**
  * A grpc-js service definition built from a protobuf-es descriptor, so the wire types come from
- * proto/ alone. Server and test clients both use it.
+ * proto/ alone. Server and test clients both use it; `lazyRequests` (the daemon's own service) hands
+ * handlers EncodedRequests instead of decoded messages.
  */
-export function serviceDefinition<T extends GenServiceMethods>(service: GenService<T>): ServiceDefinition {
+export function serviceDefinition<T extends GenServiceMethods>(
+  service: GenService<T>,
+  { lazyRequests = false }: { lazyRequests?: boolean } = {},
+): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const input = method.input as DescMessage;
@@ -35,7 +44,7 @@ export function serviceDefinition<T extends GenServiceMethods>(service: GenServi
       requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
       requestSerialize: (m) => Buffer.from(toBinary(input, m as MessageShape<DescMessage>)),
-      requestDeserialize: (b: Buffer) => decodeRequest(input, b),
+      requestDeserialize: lazyRequests ? (b: Buffer) => new EncodedRequest(input, b) : (b: Buffer) => fromBinary(input, b),
       responseSerialize: (m) => Buffer.from(toBinary(output, m as MessageShape<DescMessage>)),
       responseDeserialize: (b: Buffer) => fromBinary(output, b),
       originalName: method.localName,
