@@ -21,5 +21,10 @@ describe('GarbageBudget', () => {
     budget.took(1);
     await turn();
     assert.equal(collections, 2);
+    budget.took(99);
+    budget.collected(); // V8 collected on its own
+    budget.took(99);
+    await turn();
+    assert.equal(collections, 2, 'a collection by V8 did not start the count again');
   });
 });
