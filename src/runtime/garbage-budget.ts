@@ -14,9 +14,9 @@ import { DEFAULTS, MiB } from '../config/defaults.js';
  * The daemon therefore runs V8 with `--external-memory-accounted-in-global-limit`, which turns that
  * trigger off (external memory then only counts towards the heap's global limit, which lets it reach
  * gigabytes), and `--expose-gc` (DAEMON_NODE_FLAGS). Each thread counts the external memory its work
- * takes on, here, and collects in one atomic pause once that reaches 64 MB — V8's own allowance, so a
- * thread holds no more dead memory than before — at a moment it chooses: right after the work that
- * spent the budget, once its result is on its way. Without `--expose-gc` (an embedder's own process)
+ * takes on, here, and collects in one atomic pause once that reaches 64 MB (the allowance V8 gave
+ * external memory) at a moment it chooses: right after the work that spent the budget, once its
+ * result is on its way. Without `--expose-gc` (an embedder's own process)
  * nothing is collected here and V8's own trigger, left on, applies. test/e2e/garbage.test.ts shows
  * what happens when a kind of allocation is not counted: it piles up.
  */
