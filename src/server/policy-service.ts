@@ -120,9 +120,9 @@ type Call<Req> = ServerUnaryCall<Req, unknown> | ServerWritableStream<Req, unkno
 type Implementation<Req, C extends Call<Req>, Res> = (req: Req, call: C, trace: Context | undefined) => Promise<Res> | Res;
 
 /**
- * Runs one call's implementation: decodes its request (one that does not decode is refused), errors become rich gRPC
- * statuses (never an unhandled rejection), and with a tracer the call is a SERVER span continuing
- * the caller's `traceparent`. `finish` answers the call.
+ * Runs one call's implementation: decodes its request (one that does not decode is refused), errors
+ * become rich gRPC statuses (never an unhandled rejection), and with a tracer the call is a SERVER
+ * span continuing the caller's `traceparent`. `finish` answers the call.
  */
 function serve<Req, C extends Call<Req>, Res>(
   method: string,
