@@ -22,11 +22,11 @@ import { pullPolicy } from '../oci/distribution.js';
 import { atDigest, formatOciReference, parseOciReference, type OciReference } from '../oci/reference.js';
 import type { RegistryClient } from '../oci/registry-client.js';
 import type { SignatureVerifier } from '../oci/signatures.js';
-import { scriptTask } from '../worker/task.js';
+import { scriptSetup } from '../worker/task.js';
 import { resolvePolicy, type PolicySource, type ResolvedPolicy, type SelfContainedSource } from '../policies/loader.js';
 import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
-import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptTask } from '../worker/protocol.js';
+import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptSetup } from '../worker/protocol.js';
 
 export type { GuestLogLevel, LogRecord };
 import { mergeResults, type MergedResult } from './merge.js';
@@ -173,6 +173,10 @@ function ownsWholeBuffer(bytes: Uint8Array): boolean {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
 }
 const EMPTY = new Uint8Array(0);
+/** Inputs from this size up are moved to the worker rather than copied. */
+const TRANSFER_INPUT_BYTES = 64 * 1024;
+/** Setup ids handed out in this process (they only need to be unique within it). */
+let setupCount = 0;
 
 /**
  * Loads policies into the registry and evaluates materials on the worker pool. The gRPC service and
@@ -214,6 +218,8 @@ export class PolicyEngine {
   readonly #fetched = new Set<string>();
   /** On-demand loads in progress, by digest: concurrent evaluations of a new digest pull it once. */
   readonly #pulling = new Map<string, Promise<LoadedPolicy | undefined>>();
+  /** Each loaded script's setup, as workers are sent it (one per script object: a script belongs to one policy). */
+  readonly #setups = new WeakMap<LoadedScript, ScriptSetup>();
 
   constructor(options: EngineOptions = {}) {
     this.#observers = options.observers ?? [];
@@ -334,7 +340,7 @@ export class PolicyEngine {
       seen.add(script.digest);
       const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
       const outcome = await this.pool
-        .run({ ...this.#task(policy, script, EMPTY, undefined, false), probe: true }, signal)
+        .run({ input: EMPTY, includeRawOutput: false, allowedHosts: [], probe: true }, this.#setup(policy, script), signal)
         .catch((err: unknown) => {
           throw signal.aborted
             ? new PolicydError(
@@ -349,21 +355,25 @@ export class PolicyEngine {
     }
   }
 
-  #task(policy: LoadedPolicy, script: LoadedScript, input: Uint8Array, args: string | undefined, includeRaw: boolean): ScriptTask {
-    const o = this.#options;
-    return scriptTask(script.facts, {
-      instanceKey: `${script.digest}/${script.facts.memoryLimitPages}`,
-      input,
-      args,
-      policyName: policy.name,
-      logLevel: o.guestLogLevel,
-      maxOutputBytes: o.maxOutputBytes,
-      maxVarBytes: o.maxVarBytes,
-      maxLogEntries: o.maxLogEntries,
-      maxHostCalls: o.maxHostCalls,
-      maxViolations: o.maxViolations,
-      includeRawOutput: includeRaw,
-    });
+  /** What every evaluation of `script` shares (limits, compiled module), made once per loaded script. */
+  #setup(policy: LoadedPolicy, script: LoadedScript): ScriptSetup {
+    let setup = this.#setups.get(script);
+    if (!setup) {
+      const o = this.#options;
+      setup = scriptSetup(script.facts, {
+        id: `${++setupCount}`,
+        instanceKey: `${script.digest}/${script.facts.memoryLimitPages}`,
+        policyName: policy.name,
+        logLevel: o.guestLogLevel,
+        maxOutputBytes: o.maxOutputBytes,
+        maxVarBytes: o.maxVarBytes,
+        maxLogEntries: o.maxLogEntries,
+        maxHostCalls: o.maxHostCalls,
+        maxViolations: o.maxViolations,
+      });
+      this.#setups.set(script, setup);
+    }
+    return setup;
   }
 
   #report(event: EvaluationEvent): void {
@@ -496,9 +506,12 @@ export class PolicyEngine {
     try {
       const results: ScriptResult[] = [];
       for (const [i, script] of scripts.entries()) {
-        const task = {
-          ...this.#task(policy, script, input, argsJson, req.includeRawData ?? false),
-          allowedHosts,
+        const call = {
+          input,
+          args: argsJson,
+          includeRawOutput: req.includeRawData ?? false,
+          // Only a script that makes HTTP calls reads them.
+          allowedHosts: script.facts.usesHttp ? allowedHosts : [],
           timed: traced !== undefined,
         };
         const scriptSpan = traced && this.#tracer!.startSpan('script', { attributes: { 'policyd.script.digest': script.digest } }, traced);
@@ -514,15 +527,23 @@ export class PolicyEngine {
             })
           : undefined;
         const transfer: TransferListItem[] = host ? [host.channel.port] : [];
-        // The last script may take the input's memory instead of a copy, when nothing reads it after (the
-        // caller's own buffer, a prepared material's, is never taken: observers read it afterwards; nor
-        // is an input other evaluations share).
-        if (i === scripts.length - 1 && !req.includeRawData && !req.shared && input !== material.content && ownsWholeBuffer(input))
+        // The last script may take a large input's memory instead of a copy, when nothing reads it after
+        // (the caller's own buffer, a prepared material's, is never taken: observers read it afterwards;
+        // nor is an input other evaluations share). A small one is copied: a call that transfers
+        // anything carries its whole setup (ScriptPool.run), which costs more than copying a few KiB.
+        if (
+          i === scripts.length - 1 &&
+          input.byteLength >= TRANSFER_INPUT_BYTES &&
+          !req.includeRawData &&
+          !req.shared &&
+          input !== material.content &&
+          ownsWholeBuffer(input)
+        )
           transfer.push(input.buffer as ArrayBuffer);
         let result: ScriptOutcome;
         const submitted = epochMs();
         try {
-          result = await this.pool.run({ ...task, host: host?.channel }, controller.signal, transfer);
+          result = await this.pool.run({ ...call, host: host?.channel }, this.#setup(policy, script), controller.signal, transfer);
         } catch (err) {
           if (scriptSpan) endSpan(scriptSpan, err);
           throw err;

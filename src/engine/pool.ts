@@ -3,7 +3,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { DEFAULTS } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
-import type { ScriptOutcome, ScriptTask } from '../worker/protocol.js';
+import { UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from '../worker/protocol.js';
 
 export interface PoolOptions {
   /** Worker threads; each runs one evaluation at a time. */
@@ -16,7 +16,7 @@ export interface PoolOptions {
   workerFile?: string;
 }
 
-const WORKER = new URL('../worker/run-script.js', import.meta.url).href;
+const WORKER = new URL('../worker/entry.js', import.meta.url).href;
 
 /** What a pool worker's V8 heap may take (DEFAULTS.workerYoungGenerationMb says why). */
 export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: DEFAULTS.workerYoungGenerationMb } as const;
@@ -30,7 +30,7 @@ export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: DEFAULTS.worke
  * its own queue is non-empty (tasks handed to a busy worker slip past it).
  */
 export class ScriptPool {
-  readonly #pool: Piscina<ScriptTask, ScriptOutcome>;
+  readonly #pool: Piscina<ScriptCall, ScriptOutcome | typeof UNKNOWN_SETUP>;
   readonly threads: number;
   readonly maxQueue: number;
   #inFlight = 0;
@@ -59,14 +59,26 @@ export class ScriptPool {
   /**
    * Runs one script. `signal.reason` must be the PolicydError to answer with when it aborts
    * (timeout, client cancel).
+   *
+   * The call names its setup by id, and is sent again with the setup itself if its worker does not
+   * know it yet. A call that transfers anything (its input, a host port) carries the setup from the
+   * start: what it transferred could not be sent a second time.
    */
-  async run(task: ScriptTask, signal: AbortSignal, transferList: TransferListItem[] = []): Promise<ScriptOutcome> {
+  async run(
+    call: Omit<ScriptCall, 'setup'>,
+    setup: ScriptSetup,
+    signal: AbortSignal,
+    transferList: TransferListItem[] = [],
+  ): Promise<ScriptOutcome> {
     if (signal.aborted) throw signal.reason;
     const refused = this.refusal();
     if (refused) throw refused;
     this.#inFlight++;
     try {
-      return await this.#pool.run(task, { signal, transferList: transferList as never });
+      const named = transferList.length > 0 ? setup : setup.id;
+      const outcome = await this.#pool.run({ ...call, setup: named }, { signal, transferList: transferList as never });
+      if (outcome !== UNKNOWN_SETUP) return outcome;
+      return (await this.#pool.run({ ...call, setup }, { signal })) as ScriptOutcome;
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       // The worker entry answers every guest failure as an outcome, so a rejection here means the

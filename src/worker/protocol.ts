@@ -16,17 +16,20 @@ export interface HostChannel {
   timeoutMs: number;
 }
 
-export interface ScriptTask {
+/**
+ * What every evaluation of one script of one loaded policy shares: the compiled module and the limits
+ * it runs under. A worker is sent it once and keeps it; calls name it by `id` (structured-cloning two
+ * compiled modules and a dozen fields was a sixth of the main thread's work per evaluation).
+ */
+export interface ScriptSetup {
+  /** Unique in this process for this content: a worker may keep it as long as it likes. */
+  id: string;
   /** Compiled once at load; structured-cloned, never recompiled. */
   module: WebAssembly.Module;
   /** What the Extism SDK instantiates in the policy's place, and the imports it re-exports (src/wasm/host-proxy.ts). */
   proxy: ModuleFacts['proxy'];
   /** Identifies the compiled module (script digest and memory cap): instances made ahead are keyed by it. */
   instanceKey: string;
-  /** The exact Extism input bytes. */
-  input: Uint8Array;
-  /** JSON for Extism config key "args"; absent when there are no args, as in Chainloop. */
-  args?: string;
   useWasi: boolean;
   /** The module's linear memory is capped at this (written into it at load); also bounds Extism's blocks. */
   memoryLimitPages: number;
@@ -41,6 +44,16 @@ export interface ScriptTask {
   maxHostCalls: number;
   /** Violations one script's output may hold. */
   maxViolations: number;
+}
+
+/** One evaluation's own part: what a pool task carries. */
+export interface ScriptCall {
+  /** The setup's id, or the setup itself for a worker that may not have it yet (engine/pool.ts). */
+  setup: string | ScriptSetup;
+  /** The exact Extism input bytes. */
+  input: Uint8Array;
+  /** JSON for Extism config key "args"; absent when there are no args, as in Chainloop. */
+  args?: string;
   includeRawOutput: boolean;
   /** Hosts `http_request` may reach (checked here first, and again for every redirect on the main thread). */
   allowedHosts: string[];
@@ -51,6 +64,12 @@ export interface ScriptTask {
   /** Report when the worker took the task, and when instantiation and execution ended (for traces). */
   timed?: boolean;
 }
+
+/** A worker's answer to a call naming a setup it does not have: the pool sends the call again with it. */
+export const UNKNOWN_SETUP = 'unknown-setup';
+
+/** One evaluation as a worker runs it: its setup and its call, together. */
+export type ScriptTask = Omit<ScriptSetup, 'id'> & Omit<ScriptCall, 'setup'>;
 
 /** Epoch milliseconds (fractional; comparable across threads): when the worker started, instantiated, finished. */
 export interface ScriptTimings {

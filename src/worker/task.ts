@@ -1,17 +1,17 @@
 import { DEFAULTS, MiB } from '../config/defaults.js';
 import type { ModuleFacts } from '../wasm/inspect.js';
-import type { ScriptTask } from './protocol.js';
+import type { ScriptSetup, ScriptTask } from './protocol.js';
 
-/** What a task needs besides its compiled module; limits left out take the daemon's defaults. */
-export type TaskFields = Pick<ScriptTask, 'instanceKey' | 'input' | 'policyName' | 'logLevel'> &
-  Partial<Omit<ScriptTask, 'module' | 'proxy' | 'useWasi' | 'memoryLimitPages'>>;
+/** What a setup needs besides its compiled module; limits left out take the daemon's defaults. */
+export type SetupFields = Pick<ScriptSetup, 'id' | 'instanceKey' | 'policyName' | 'logLevel'> &
+  Partial<Omit<ScriptSetup, 'module' | 'proxy' | 'useWasi' | 'memoryLimitPages'>>;
 
 /**
- * The one way a ScriptTask is built: from a compiled module's facts (module, host proxy, WASI, memory
- * cap) and the fields of this evaluation. The engine passes its configured limits; the benchmark and
- * the tests that run a worker's evaluation in process pass only what they vary.
+ * The one way a ScriptSetup is built: from a compiled module's facts (module, host proxy, WASI, memory
+ * cap) and the limits it runs under. The engine passes its configured limits; the benchmark and the
+ * tests that run a worker's evaluation in process pass only what they vary.
  */
-export function scriptTask(facts: ModuleFacts, fields: TaskFields): ScriptTask {
+export function scriptSetup(facts: ModuleFacts, fields: SetupFields): ScriptSetup {
   return {
     module: facts.module,
     proxy: facts.proxy,
@@ -22,8 +22,15 @@ export function scriptTask(facts: ModuleFacts, fields: TaskFields): ScriptTask {
     maxLogEntries: DEFAULTS.maxLogEntries,
     maxHostCalls: DEFAULTS.maxHostCalls,
     maxViolations: DEFAULTS.maxViolations,
-    includeRawOutput: false,
-    allowedHosts: [],
     ...fields,
   };
+}
+
+/** A whole task for running a worker's evaluation in process (benchmark, tests). */
+export function scriptTask(
+  facts: ModuleFacts,
+  fields: Omit<SetupFields, 'id'> & Pick<ScriptTask, 'input'> & Partial<Pick<ScriptTask, 'args' | 'includeRawOutput' | 'allowedHosts'>>,
+): ScriptTask {
+  const { input, args, includeRawOutput = false, allowedHosts = [], ...setup } = fields;
+  return { ...scriptSetup(facts, { id: '', ...setup }), input, args, includeRawOutput, allowedHosts };
 }

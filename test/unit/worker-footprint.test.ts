@@ -15,7 +15,7 @@ describe('pool worker footprint', () => {
   it('loads only the CommonJS packages an evaluation needs (no gRPC stack)', async () => {
     const source = `import { createRequire } from 'node:module';
       import { parentPort } from 'node:worker_threads';
-      await import(${JSON.stringify(pathToFileURL(`${ROOT}dist/src/worker/run-script.js`).href)});
+      await import(${JSON.stringify(pathToFileURL(`${ROOT}dist/src/worker/entry.js`).href)});
       parentPort.postMessage(Object.keys(createRequire(${JSON.stringify(ROOT)}).cache));`;
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`));
     const [loaded] = (await once(worker, 'message')) as [string[]];
