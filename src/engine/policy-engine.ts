@@ -490,7 +490,10 @@ export class PolicyEngine {
         `allowed_hostnames ${refused.join(', ')} are outside what this server lets requests allow (${this.#options.permittedRequestHosts.join(', ')})`,
       );
     }
-    const allowedHosts = [...BASE_ALLOWED_HOSTNAMES, ...this.#options.allowedHostnames, ...requested];
+    // Read only by scripts that make HTTP calls.
+    const allowedHosts = scripts.some((s) => s.facts.usesHttp)
+      ? [...BASE_ALLOWED_HOSTNAMES, ...this.#options.allowedHostnames, ...requested]
+      : [];
 
     // The one place the effective timeout is decided: the least of the caller's deadline, the request's
     // timeout and the policy's limit (itself within the server's maximum).
@@ -510,8 +513,7 @@ export class PolicyEngine {
           input,
           args: argsJson,
           includeRawOutput: req.includeRawData ?? false,
-          // Only a script that makes HTTP calls reads them.
-          allowedHosts: script.facts.usesHttp ? allowedHosts : [],
+          allowedHosts,
           timed: traced !== undefined,
         };
         const scriptSpan = traced && this.#tracer!.startSpan('script', { attributes: { 'policyd.script.digest': script.digest } }, traced);
