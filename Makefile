@@ -113,7 +113,7 @@ ghz: build/bin/ghz
 build/bin/ghz: bench/tools/ghz/go.mod bench/tools/ghz/go.sum
 	go -C bench/tools/ghz build -o $(CURDIR)/build/bin/ github.com/bojand/ghz/cmd/ghz
 
-## soak: the daemon's RSS against 1,000,000 evaluations of a WASI policy (h2load); writes bench/SOAK-node24.md
+## soak: the daemon's RSS over 1,000,000 evaluations of a WASI policy after 1,000,000 of warm-up (h2load, ~25 min); writes bench/SOAK-node24.md
 soak: build examples h2load
 	$(NODE) dist/bench/soak.js $(ARGS)
 

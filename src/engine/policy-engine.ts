@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { TransferListItem } from 'node:worker_threads';
+import { BroadcastChannel, type TransferListItem } from 'node:worker_threads';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { DEFAULTS, MiB } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
@@ -26,7 +26,14 @@ import { scriptSetup } from '../worker/task.js';
 import { resolvePolicy, type PolicySource, type ResolvedPolicy, type SelfContainedSource } from '../policies/loader.js';
 import { PolicyRegistry, type AddResult, type LoadedPolicy, type LoadedScript, type PolicyLimits } from '../policies/registry.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
-import type { GuestLogLevel, LogRecord, ScriptOutcome, ScriptResult, ScriptSetup } from '../worker/protocol.js';
+import {
+  RETIRED_SETUPS_CHANNEL,
+  type GuestLogLevel,
+  type LogRecord,
+  type ScriptOutcome,
+  type ScriptResult,
+  type ScriptSetup,
+} from '../worker/protocol.js';
 
 export type { GuestLogLevel, LogRecord };
 import { mergeResults, type MergedResult } from './merge.js';
@@ -183,7 +190,7 @@ let setupCount = 0;
  * the CLI are both thin layers over this.
  */
 export class PolicyEngine {
-  readonly #registry = new PolicyRegistry();
+  readonly #registry = new PolicyRegistry((policy) => this.#retire(policy));
   readonly pool: ScriptPool;
   readonly #options: Required<
     Omit<
@@ -220,6 +227,8 @@ export class PolicyEngine {
   readonly #pulling = new Map<string, Promise<LoadedPolicy | undefined>>();
   /** Each loaded script's setup, as workers are sent it (one per script object: a script belongs to one policy). */
   readonly #setups = new WeakMap<LoadedScript, ScriptSetup>();
+  /** Tells the workers which setups are no longer named (src/worker/entry.ts). */
+  readonly #retired = new BroadcastChannel(RETIRED_SETUPS_CHANNEL).unref();
 
   constructor(options: EngineOptions = {}) {
     this.#observers = options.observers ?? [];
@@ -374,6 +383,12 @@ export class PolicyEngine {
       this.#setups.set(script, setup);
     }
     return setup;
+  }
+
+  /** A policy left the registry: the workers may forget its setups. */
+  #retire(policy: LoadedPolicy): void {
+    const ids = policy.scripts.flatMap((s) => this.#setups.get(s)?.id ?? []);
+    if (ids.length > 0) this.#retired.postMessage(ids);
   }
 
   #report(event: EvaluationEvent): void {
@@ -633,6 +648,7 @@ export class PolicyEngine {
   }
 
   async close(): Promise<void> {
+    this.#retired.close();
     this.#lag?.close();
     this.#discovery?.close();
     await this.#documents.close();

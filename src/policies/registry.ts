@@ -46,6 +46,9 @@ export class PolicyRegistry {
   readonly #digestByName = new Map<string, string>();
   readonly #modules = new Map<string, Promise<ModuleFacts>>();
 
+  /** `onRemoved` is told of every policy that leaves the registry: unloaded, or replaced by a new version. */
+  constructor(private readonly onRemoved: (policy: LoadedPolicy) => void = () => {}) {}
+
   /**
    * Compiles what is new, runs `probe` (a policy is ready only once a worker has instantiated it),
    * then publishes. Identical content already loaded is returned as is.
@@ -110,7 +113,7 @@ export class PolicyRegistry {
     }
     const previous = this.#digestByName.get(policy.name);
     // A new version of a name replaces the old one; evaluations holding the old object finish on it.
-    if (previous !== undefined && previous !== policy.digest) this.#byDigest.delete(previous);
+    if (previous !== undefined && previous !== policy.digest) this.#drop(previous);
     const holder = this.#byDigest.get(policy.digest);
     if (holder && holder.name !== policy.name) this.#digestByName.delete(holder.name);
     this.#byDigest.set(policy.digest, policy);
@@ -127,10 +130,16 @@ export class PolicyRegistry {
   remove(ref: string): LoadedPolicy | undefined {
     const policy = this.get(ref);
     if (!policy) return undefined;
-    this.#byDigest.delete(policy.digest);
+    this.#drop(policy.digest);
     if (this.#digestByName.get(policy.name) === policy.digest) this.#digestByName.delete(policy.name);
     this.#forgetUnusedModules();
     return policy;
+  }
+
+  #drop(digest: string): void {
+    const policy = this.#byDigest.get(digest);
+    this.#byDigest.delete(digest);
+    if (policy) this.onRemoved(policy);
   }
 
   list(): LoadedPolicy[] {

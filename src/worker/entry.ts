@@ -1,4 +1,5 @@
-import { UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from './protocol.js';
+import { BroadcastChannel } from 'node:worker_threads';
+import { RETIRED_SETUPS_CHANNEL, UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from './protocol.js';
 import runScript from './run-script.js';
 
 /**
@@ -12,6 +13,14 @@ import runScript from './run-script.js';
 /** Setups kept per worker, least recently used forgotten first (forgetting costs one round trip). */
 const MAX_SETUPS = 64;
 const setups = new Map<string, ScriptSetup>();
+
+// Setups of policies the engine unloaded or replaced are forgotten at once, not when newer ones push
+// them out: each holds compiled modules. A call still naming one is answered UNKNOWN_SETUP as usual.
+const retired = new BroadcastChannel(RETIRED_SETUPS_CHANNEL);
+retired.onmessage = (event) => {
+  for (const id of (event as { data: string[] }).data) setups.delete(id);
+};
+retired.unref();
 
 function setupFor(named: ScriptCall['setup']): ScriptSetup | undefined {
   const id = typeof named === 'string' ? named : named.id;

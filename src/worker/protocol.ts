@@ -65,6 +65,12 @@ export interface ScriptCall {
   timed?: boolean;
 }
 
+/**
+ * The BroadcastChannel on which the engine names the setups of policies it unloaded or replaced, so
+ * that every worker forgets them (and the compiled modules they hold) at once.
+ */
+export const RETIRED_SETUPS_CHANNEL = 'wasm-policyd:retired-setups';
+
 /** A worker's answer to a call naming a setup it does not have: the pool sends the call again with it. */
 export const UNKNOWN_SETUP = 'unknown-setup';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { BroadcastChannel } from 'node:worker_threads';
 import evaluateCall from '../../src/worker/entry.js';
-import { UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from '../../src/worker/protocol.js';
+import { RETIRED_SETUPS_CHANNEL, UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from '../../src/worker/protocol.js';
 import { scriptSetup } from '../../src/worker/task.js';
 import { compilePolicyModule } from '../../src/wasm/inspect.js';
 import { behaviourModule } from '../helpers/wat.js';
@@ -41,5 +42,21 @@ describe('the pool worker entry: calls name a setup the worker keeps', () => {
     assert.equal(evaluateCall(call('entry-c')), UNKNOWN_SETUP);
     assert.equal(evaluateCall(call('entry-b')), UNKNOWN_SETUP);
     assert.deepEqual(await violations(evaluateCall(call('entry-filler-63'))), []);
+  });
+
+  it('forgets the setups the engine names on the retired-setups channel', async () => {
+    const d = await setupOf('entry-d', '{"violations":["from d"]}');
+    await violations(evaluateCall(call(d)));
+    const engineSide = new BroadcastChannel(RETIRED_SETUPS_CHANNEL);
+    try {
+      engineSide.postMessage(['entry-d']);
+      // Delivered on a later turn of the event loop.
+      for (let turn = 0; turn < 1000 && evaluateCall(call('entry-d')) !== UNKNOWN_SETUP; turn++) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(evaluateCall(call('entry-d')), UNKNOWN_SETUP);
+    } finally {
+      engineSide.close();
+    }
   });
 });
