@@ -385,7 +385,7 @@ export class PolicyEngine {
     return setup;
   }
 
-  /** A policy left the registry: the workers may forget its setups. */
+  /** The registry will not serve `policy` again: the workers may forget its setups. */
   #retire(policy: LoadedPolicy): void {
     const ids = policy.scripts.flatMap((s) => this.#setups.get(s)?.id ?? []);
     if (ids.length > 0) this.#retired.postMessage(ids);

@@ -46,8 +46,11 @@ export class PolicyRegistry {
   readonly #digestByName = new Map<string, string>();
   readonly #modules = new Map<string, Promise<ModuleFacts>>();
 
-  /** `onRemoved` is told of every policy that leaves the registry: unloaded, or replaced by a new version. */
-  constructor(private readonly onRemoved: (policy: LoadedPolicy) => void = () => {}) {}
+  /**
+   * `onRetired` is told of every policy object the registry will not serve again: unloaded, replaced
+   * by a new version (or the same content under other limits), or never published (its probe failed).
+   */
+  constructor(private readonly onRetired: (policy: LoadedPolicy) => void = () => {}) {}
 
   /**
    * Compiles what is new, runs `probe` (a policy is ready only once a worker has instantiated it),
@@ -87,6 +90,7 @@ export class PolicyRegistry {
       await probe(policy);
     } catch (err) {
       this.#forgetUnusedModules();
+      this.onRetired(policy);
       throw err;
     }
     this.#publish(policy, byName);
@@ -109,6 +113,7 @@ export class PolicyRegistry {
   #publish(policy: LoadedPolicy, byName: boolean): void {
     if (!byName) {
       if (!this.#byDigest.has(policy.digest)) this.#byDigest.set(policy.digest, policy);
+      else this.onRetired(policy);
       return;
     }
     const previous = this.#digestByName.get(policy.name);
@@ -116,6 +121,7 @@ export class PolicyRegistry {
     if (previous !== undefined && previous !== policy.digest) this.#drop(previous);
     const holder = this.#byDigest.get(policy.digest);
     if (holder && holder.name !== policy.name) this.#digestByName.delete(holder.name);
+    if (holder && holder !== policy) this.onRetired(holder);
     this.#byDigest.set(policy.digest, policy);
     this.#digestByName.set(policy.name, policy.digest);
     this.#forgetUnusedModules();
@@ -139,7 +145,7 @@ export class PolicyRegistry {
   #drop(digest: string): void {
     const policy = this.#byDigest.get(digest);
     this.#byDigest.delete(digest);
-    if (policy) this.onRemoved(policy);
+    if (policy) this.onRetired(policy);
   }
 
   list(): LoadedPolicy[] {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { resolvePolicy } from '../../src/policies/loader.js';
-import { PolicyRegistry } from '../../src/policies/registry.js';
+import { PolicyRegistry, type LoadedPolicy } from '../../src/policies/registry.js';
 import { behaviourModule } from '../helpers/wat.js';
 
 const limits = { timeoutMs: 1000, memoryLimitPages: 16 };
@@ -48,6 +48,30 @@ describe('the policy registry', () => {
     );
     assert.equal(r.size, 0);
     assert.equal(r.get('a'), undefined);
+  });
+
+  it('tells of every policy object it will not serve again: replaced, reloaded under other limits, unloaded, or never published', async () => {
+    const retired: LoadedPolicy[] = [];
+    const r = new PolicyRegistry((p) => retired.push(p));
+    const v1 = await policy('a', '1');
+    const first = (await r.add(v1, limits, noProbe)).policy;
+    await r.add(v1, limits, noProbe);
+    assert.deepEqual(retired, [], 'the same content again retires nothing');
+    const otherLimits = (await r.add(v1, { ...limits, timeoutMs: 2000 }, noProbe)).policy;
+    assert.deepEqual(retired, [first]);
+    const second = (await r.add(await policy('a', '2'), limits, noProbe)).policy;
+    assert.deepEqual(retired, [first, otherLimits]);
+    const failed = policy('b', '3');
+    let probed: LoadedPolicy | undefined;
+    await assert.rejects(
+      r.add(await failed, limits, async (p) => {
+        probed = p;
+        throw new Error('cannot instantiate');
+      }),
+    );
+    assert.deepEqual(retired, [first, otherLimits, probed]);
+    r.remove('a');
+    assert.deepEqual(retired, [first, otherLimits, probed, second]);
   });
 
   it('removes by name or by digest, only the version asked for', async () => {
