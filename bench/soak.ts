@@ -15,8 +15,9 @@ import { SATURATION_FLAGS, evaluationOutcomes, startDaemon } from './processes.j
  * streams, 1 KiB CycloneDX. A per-evaluation leak shows as a line that keeps rising after warm-up;
  * every evaluation's outcome is counted from the daemon's own metrics, so refusals cannot pass for work.
  * The issue's measure: RSS after warm-up grows at most 5 % over 1,000,000 evaluations. Warm-up is
- * `--warmup` evaluations (the RSS rose to its level over 300,000–1,000,000 evaluations in the runs
- * recorded in bench/RESULTS.md: V8 sizing its heaps), then `--evaluations` are measured.
+ * `--warmup` evaluations (RSS rose to its level over 300,000–1,000,000 evaluations in the runs recorded
+ * in bench/RESULTS.md: V8's committed heap pages, with its live heaps flat), then `--evaluations` are
+ * measured.
  * Writes bench/SOAK-node24.md (a new policy instance per evaluation, the only isolation there is; the
  * Node 20 record of the same soak is bench/SOAK-fresh.md).
  */
