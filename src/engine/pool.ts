@@ -44,12 +44,10 @@ export class ScriptPool {
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
-      // Workers wait for tasks with Atomics.waitAsync: woken through shared memory rather than a message
-      // event, yet with their event loop free between tasks (a blocking Atomics.wait would be), so the
-      // instance for the next evaluation is made while they are idle (worker/instances.ts). Against
-      // 'disabled' (message events only): c=1 mean latency −5 to −8 %, throughput up to +14 %
-      // (bench/RESULTS.md).
-      atomics: 'async',
+      // Workers keep their event loop free between tasks (no blocking Atomics.wait), so the instance
+      // for the next evaluation is made while they are idle (worker/instances.ts). 'async'
+      // (Atomics.waitAsync) measured mixed, not a clear gain (bench/RESULTS.md, 2026-11-27).
+      atomics: 'disabled',
       // Not the parent's execArgv: under `node --test` (Node 24) it holds flags a Worker refuses. Without
       // require(esm), piscina loads the worker module with import(): its require() path crashed Node 20
       // (a V8 FATAL "IsGraphAsync must be used on an instantiated module", seen once in make test).
