@@ -36,7 +36,7 @@ export function writeU32(value: number): number[] {
 }
 
 /** Skips a LEB128 number of any width (signed constants of i64 run to ten bytes). */
-function skipLeb(bytes: Uint8Array, at: number): number {
+export function skipLeb(bytes: Uint8Array, at: number): number {
   let i = at;
   while (i < bytes.length && (bytes[i]! & 0x80) !== 0) i++;
   if (i >= bytes.length) throw new Error('truncated LEB128');
@@ -55,7 +55,7 @@ export function writeName(name: string): number[] {
 }
 
 /** Skips a value type: one byte, or a reference type with a heap type (typed function references, GC). */
-function skipValueType(bytes: Uint8Array, at: number): number {
+export function skipValueType(bytes: Uint8Array, at: number): number {
   const type = bytes[at]!;
   return type === 0x63 || type === 0x64 ? skipLeb(bytes, at + 1) : at + 1;
 }
@@ -95,6 +95,19 @@ export function skipImportDescription(bytes: Uint8Array, at: number): number {
   }
 }
 
+/** Each section of a module: its id, its content, and where the section (id byte included) starts and ends. */
+export function* sections(module: Uint8Array, label: string): Generator<{ id: number; content: Uint8Array; start: number; end: number }> {
+  let at = HEADER_BYTES;
+  while (at < module.length) {
+    const id = module[at]!;
+    const [size, contentStart] = readU32(module, at + 1);
+    const end = contentStart + size;
+    if (end > module.length) throw new PolicydError('INVALID_MODULE', `${label} does not compile: section ${id} runs past the end`);
+    yield { id, content: module.subarray(contentStart, end), start: at, end };
+    at = end;
+  }
+}
+
 /**
  * Rebuilds a module with some sections replaced: `replace` gets each section's id and content and
  * returns new content, or undefined to keep the section as it is. A module nothing replaces is
@@ -107,13 +120,7 @@ export function rewriteSections(
 ): Uint8Array {
   const parts: (Uint8Array | number[])[] = [module.subarray(0, HEADER_BYTES)];
   let changed = false;
-  let at = HEADER_BYTES;
-  while (at < module.length) {
-    const id = module[at]!;
-    const [size, contentStart] = readU32(module, at + 1);
-    const end = contentStart + size;
-    if (end > module.length) throw new PolicydError('INVALID_MODULE', `${label} does not compile: section ${id} runs past the end`);
-    const content = module.subarray(contentStart, end);
+  for (const { id, content, start, end } of sections(module, label)) {
     let replaced: Uint8Array | number[] | undefined;
     try {
       replaced = replace(id, content);
@@ -122,12 +129,36 @@ export function rewriteSections(
       throw new PolicydError('INVALID_MODULE', `${label} does not compile: malformed section ${id} (${(err as Error).message})`);
     }
     if (replaced === undefined) {
-      parts.push(module.subarray(at, end));
+      parts.push(module.subarray(start, end));
     } else {
       changed = true;
       parts.push([id, ...writeU32(replaced.length)], replaced);
     }
-    at = end;
   }
   return changed ? Buffer.concat(parts.map((part) => (part instanceof Uint8Array ? part : Uint8Array.from(part)))) : module;
+}
+
+/** Where each known section goes, by id: the binary format fixes their order (the tag section, 13, sits after memory). */
+const SECTION_ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
+
+/**
+ * The module with an empty vector section (count 0) inserted, in its place, for each id in `ids` it
+ * lacks; a module that has them all is returned as the same array.
+ */
+export function withSections(module: Uint8Array, label: string, ids: number[]): Uint8Array {
+  const present = new Set([...sections(module, label)].map((s) => s.id));
+  const missing = ids.filter((id) => !present.has(id));
+  if (missing.length === 0) return module;
+  const rank = (id: number) => SECTION_ORDER.indexOf(id);
+  const parts: Uint8Array[] = [module.subarray(0, HEADER_BYTES)];
+  const insertBefore = (limit: number) => {
+    while (missing.length > 0 && rank(missing[0]!) < limit) parts.push(Uint8Array.from([missing.shift()!, 1, 0]));
+  };
+  missing.sort((a, b) => rank(a) - rank(b));
+  for (const { id, start, end } of sections(module, label)) {
+    if (id !== 0) insertBefore(rank(id));
+    parts.push(module.subarray(start, end));
+  }
+  insertBefore(Number.POSITIVE_INFINITY);
+  return Buffer.concat(parts);
 }

@@ -1,5 +1,6 @@
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { DISCOVER_FUNCTION, EXTISM_ENV, WASI_MODULE, isDaemonServed, isProvided } from './host-surface.js';
+import { makeResettable, type ResetPlan } from './resettable.js';
 import { capMemory } from './memory-limit.js';
 import { hostProxy, type HostProxy } from './host-proxy.js';
 
@@ -29,6 +30,12 @@ export interface ModuleFacts {
   /** The linear-memory maximum written into the module. */
   memoryLimitPages: number;
   usesWasi: boolean;
+  /**
+   * How a used instance is put back into its new state (src/wasm/resettable.ts); absent when the module
+   * cannot be, and every evaluation gets a new instance (`resetRefused` says why).
+   */
+  reset?: ResetPlan;
+  resetRefused?: string;
   /** What the Extism SDK instantiates in the policy's place (src/wasm/host-proxy.ts). */
   proxy: { module: WebAssembly.Module; proxied: HostProxy['proxied'] };
   usesHttp: boolean;
@@ -52,9 +59,10 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
   }
   let module: WebAssembly.Module;
   let proxy: ModuleFacts['proxy'];
+  let reset: Pick<ModuleFacts, 'reset' | 'resetRefused'>;
   try {
     const capped = capMemory(bytes, memoryLimitPages, label);
-    module = await WebAssembly.compile(capped);
+    [module, reset] = await compileResettable(capped, label);
     const made = hostProxy(capped, label, isDaemonServed);
     proxy = { module: await WebAssembly.compile(made.module), proxied: made.proxied };
   } catch (err) {
@@ -82,9 +90,30 @@ export async function compilePolicyModule(bytes: Uint8Array, label: string, memo
   return {
     module,
     memoryLimitPages,
+    ...reset,
     usesWasi,
     proxy,
     usesHttp: imports.some((i) => i.module === EXTISM_ENV && i.name === 'http_request'),
     usesDiscover: imports.some((i) => i.name === DISCOVER_FUNCTION && i.module !== EXTISM_ENV),
   };
+}
+
+/**
+ * Compiles the module rewritten for reset, or as it is when it cannot be reset. Should the rewritten
+ * module not compile (a decoding fault here), the module as it was is compiled instead, and the
+ * compiler judges it as it would have without the rewrite.
+ */
+async function compileResettable(
+  capped: Uint8Array,
+  label: string,
+): Promise<[WebAssembly.Module, Pick<ModuleFacts, 'reset' | 'resetRefused'>]> {
+  const made = makeResettable(capped, label);
+  if (made.plan) {
+    try {
+      return [await WebAssembly.compile(made.module), { reset: made.plan }];
+    } catch (err) {
+      return [await WebAssembly.compile(capped), { resetRefused: `the module rewritten for reset did not compile (${errorMessage(err)})` }];
+    }
+  }
+  return [await WebAssembly.compile(capped), { resetRefused: made.why }];
 }

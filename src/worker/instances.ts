@@ -6,21 +6,27 @@ import { discoverFunction } from './discover.js';
 import type { GuestLogs } from './guest-logs.js';
 import { httpFunctions } from './http-client.js';
 import type { ScriptTask } from './protocol.js';
+import type { ResetPlan } from '../wasm/resettable.js';
 import { GuestWasi } from './wasi.js';
 
 /**
  * Policy instances for this worker's evaluations.
  *
- * Every evaluation gets a policy instance nobody has used — a new `WebAssembly.Instance` of the cached
- * compiled module with a new WASI — so no guest memory, globals, tables or descriptors cross
- * evaluations or tenants, as in Kubewarden's policy-server. What is reused is the host around it: one
- * Extism plugin per script, argument set and settings, which the SDK made for the policy's host proxy
- * (src/wasm/host-proxy.ts), not for the policy itself. Its per-call state (input, output, error,
- * blocks) is reset by every call, and the vars a guest sets are deleted after each evaluation, so the
- * host too starts each evaluation as a new one would. Reusing it removes the SDK's per-plugin set-up,
- * which cost several times the instantiation of the policy itself.
+ * Every evaluation gets a policy instance in exactly the state a new one has, so no guest memory,
+ * globals, tables or descriptors cross evaluations or tenants, as in Kubewarden's policy-server. For a
+ * module rewritten for reset (src/wasm/resettable.ts) that is the instance the last evaluation used,
+ * with the memory contents, globals and memory size it had when new written back and a new WASI — a
+ * memory copy, where a new instance costs V8's whole instantiation and, later, collecting its memory:
+ * 3–5 × the CPU per evaluation of Chainloop's TinyGo policy and of a Go one (bench/RESULTS.md). Other
+ * modules get a new `WebAssembly.Instance` of the cached compiled module with a new WASI.
  *
- * The instance for the next evaluation is made while the worker is idle, once a result is on its way.
+ * What is reused is the host around it: one Extism plugin per script, argument set and settings, which
+ * the SDK made for the policy's host proxy (src/wasm/host-proxy.ts), not for the policy itself. Its
+ * per-call state (input, output, error, blocks) is reset by every call, and the vars a guest sets are
+ * deleted after each evaluation, so the host too starts each evaluation as a new one would. Reusing it
+ * removes the SDK's per-plugin set-up, which cost several times the instantiation of the policy itself.
+ *
+ * The instance for the next evaluation is readied while the worker is idle, once a result is on its way.
  */
 
 /** What host functions need of the evaluation in progress (the SDK passes it as the host context). */
@@ -41,12 +47,26 @@ type Imports = Record<string, Record<string, unknown>>;
 const SPARE_INPUT_BYTES = 2 ** 20;
 /** Hosts kept per worker (one per script, args and settings), least recently used dropped first. */
 const MAX_HOSTS = 16;
+/**
+ * An instance whose memory grew more than this above its initial size is not reset but dropped: a kept
+ * instance keeps all of its memory, and resetting zeroes what it grew into.
+ */
+const MAX_KEPT_GROWTH_BYTES = 16 * 2 ** 20;
 
-/** A policy instance, started as the SDK starts a plugin's module. */
+/**
+ * A policy instance, started as the SDK starts a plugin's module. An instance of a module rewritten
+ * for reset (src/wasm/resettable.ts) keeps the state it had when new — memory contents and every
+ * mutable global, the size the guest sees among them — and writes it back after an evaluation.
+ */
 export class PolicyInstance {
+  /** Real memory already counted as taken (the garbage budget's external memory). */
+  #counted = 0;
+
   private constructor(
     readonly instance: WebAssembly.Instance,
     readonly memory: WebAssembly.Memory | undefined,
+    readonly wasi: GuestWasi | undefined,
+    readonly initial: InitialState | undefined,
   ) {}
 
   static make(task: ScriptTask, hostImports: Imports): PolicyInstance {
@@ -55,7 +75,68 @@ export class PolicyInstance {
     const instance = new WebAssembly.Instance(task.module, imports);
     wasi?.attach(instance);
     start(instance, wasi !== undefined);
-    return new PolicyInstance(instance, instance.exports.memory as WebAssembly.Memory | undefined);
+    const memory = (task.reset?.memory ? instance.exports[task.reset.memory] : instance.exports.memory) as WebAssembly.Memory | undefined;
+    return new PolicyInstance(instance, memory, wasi, task.reset && InitialState.of(instance, memory, task.reset));
+  }
+
+  /** Bytes of linear memory the guest has (with reset, the size it sees, not the real one). */
+  get memoryBytes(): number {
+    return this.initial?.size ? Number(this.initial.size.value) * PAGE_BYTES : (this.memory?.buffer.byteLength ?? 0);
+  }
+
+  /** Real memory this instance took since last asked: all of it when new, what it grew by after that. */
+  takenBytes(): number {
+    const now = this.memory?.buffer.byteLength ?? 0;
+    const taken = now - this.#counted;
+    this.#counted = now;
+    return taken;
+  }
+
+  /**
+   * Puts the instance back into the state it had when new, with a new WASI. False when it cannot
+   * (not rewritten for reset) or should not (its memory grew more than a kept instance may keep).
+   */
+  reset(): boolean {
+    if (!this.initial) return false;
+    const grown = (this.memory?.buffer.byteLength ?? 0) - this.initial.memory.byteLength;
+    if (grown > MAX_KEPT_GROWTH_BYTES) return false;
+    this.initial.restore(this.memory);
+    this.wasi?.renew();
+    return true;
+  }
+}
+
+/** What a new instance holds that an evaluation can change: memory contents and mutable globals. */
+class InitialState {
+  private constructor(
+    readonly memory: Uint8Array,
+    readonly globals: WebAssembly.Global[],
+    readonly values: unknown[],
+    /** The memory size the guest sees, in pages (one of `globals`). */
+    readonly size: WebAssembly.Global | undefined,
+  ) {}
+
+  static of(instance: WebAssembly.Instance, memory: WebAssembly.Memory | undefined, plan: ResetPlan): InitialState {
+    const globals = plan.globals.map((name) => instance.exports[name] as WebAssembly.Global);
+    const size = plan.memory ? globals.at(-1) : undefined;
+    return new InitialState(
+      memory ? new Uint8Array(memory.buffer).slice() : new Uint8Array(),
+      globals,
+      globals.map((g) => g.value),
+      size,
+    );
+  }
+
+  restore(memory: WebAssembly.Memory | undefined): void {
+    if (memory) {
+      const bytes = new Uint8Array(memory.buffer);
+      bytes.set(this.memory);
+      // Pages the guest grew into: zero, as in a new instance that grows.
+      bytes.fill(0, this.memory.byteLength);
+    }
+    this.globals.forEach((global, i) => {
+      global.value = this.values[i];
+    });
   }
 }
 
@@ -83,8 +164,10 @@ function start(instance: WebAssembly.Instance, wasi: boolean): void {
 export class Host {
   #imports: Imports = {};
   #current?: { evaluation: Evaluation; instance: PolicyInstance };
-  /** The instance the next evaluation gets, made while the worker was idle. */
+  /** The instance the next evaluation gets, made or reset while the worker was idle. */
   #next?: PolicyInstance;
+  /** The instance the last evaluation used, to be reset for the next if it can be. */
+  #spent?: PolicyInstance;
   /** Keys of the vars the guest set, deleted after each evaluation: the SDK keeps vars across calls. */
   readonly #varKeys = new Set<string>();
   /** The SDK's call context of this plugin (one per plugin; Execute hands it over). */
@@ -120,16 +203,24 @@ export class Host {
     return self;
   }
 
-  /** A new policy instance: the one made ahead, or one made now. */
+  /** A policy instance in its new state: the one readied while idle, the last one reset, or one made now. */
   instance(task: ScriptTask): PolicyInstance {
-    const next = this.#next;
+    const ready = this.#next ?? this.#reset();
     this.#next = undefined;
-    return next ?? PolicyInstance.make(task, this.#imports);
+    return ready ?? PolicyInstance.make(task, this.#imports);
+  }
+
+  /** The last evaluation's instance, put back into its new state, if it can be. */
+  #reset(): PolicyInstance | undefined {
+    const spent = this.#spent;
+    this.#spent = undefined;
+    return spent?.reset() ? spent : undefined;
   }
 
   /** Runs `Execute` of `instance` inside the SDK's call; host functions see the evaluation as the host context. */
   async execute(instance: PolicyInstance, evaluation: Evaluation): Promise<Uint8Array | null> {
     this.#current = { evaluation, instance };
+    this.#spent = instance;
     try {
       const out = await this.#plugin.call(PROXY_EXECUTE, evaluation.task.input, evaluation);
       return out ? out.bytes() : null;
@@ -154,7 +245,7 @@ export class Host {
   prepare(task: ScriptTask): void {
     if (this.#next) return;
     try {
-      this.#next = PolicyInstance.make(task, this.#imports);
+      this.#next = this.#reset() ?? PolicyInstance.make(task, this.#imports);
     } catch {
       // The next evaluation makes its own and reports the error.
     }

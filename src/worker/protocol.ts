@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ErrorData } from '../errors/policyd-error.js';
 import type { GuestHttpRequest } from '../net/http-fetch.js';
 import type { ModuleFacts } from '../wasm/inspect.js';
+import type { ResetPlan } from '../wasm/resettable.js';
 
 /** What crosses from the main thread to a pool worker and back. Plain data only (structured clone). */
 
@@ -31,6 +32,8 @@ export interface ScriptSetup {
   /** Identifies the compiled module (script digest and memory cap): instances made ahead are keyed by it. */
   instanceKey: string;
   useWasi: boolean;
+  /** How a used instance is put back into its new state; absent: a new instance per evaluation. */
+  reset?: ResetPlan;
   /** The module's linear memory is capped at this (written into it at load); also bounds Extism's blocks. */
   memoryLimitPages: number;
   /** Largest output the guest may set. */

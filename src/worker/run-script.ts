@@ -13,12 +13,12 @@ import type { ScriptOutcome, ScriptTask } from './protocol.js';
  * (memory.grow only returns -1; the guest then aborts), so the failure is reported as memory.
  */
 function nearMemoryCap(instance: PolicyInstance, limitPages: number): boolean {
-  return instance.memory !== undefined && instance.memory.buffer.byteLength * 2 > limitPages * PAGE_BYTES;
+  return instance.memoryBytes * 2 > limitPages * PAGE_BYTES;
 }
 
 /**
- * One evaluation of one script: a new instance of the cached compiled module in a kept Extism host (no
- * guest state survives an evaluation: src/worker/instances.ts), `Execute` called with the material,
+ * One evaluation of one script: an instance of the cached compiled module in its new state, in a kept
+ * Extism host (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called with the material,
  * the output parsed by Chainloop's rules.
  */
 export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
@@ -73,9 +73,9 @@ async function evaluate(task: ScriptTask, onInstantiated?: () => void): Promise<
       return fail(classifyGuestError(err, 'call'));
     }
   } finally {
-    // The instance's memory (as large as the guest grew it), the input and the SDK's copy of it; the
-    // output is counted where it was read.
-    garbage.took((instance?.memory?.buffer.byteLength ?? 0) + 2 * task.input.byteLength);
+    // The memory the instance took (all of a new one's, what a reset one grew by), the input and the
+    // SDK's copy of it; the output is counted where it was read.
+    garbage.took((instance?.takenBytes() ?? 0) + 2 * task.input.byteLength);
     // Once the result is on its way, this idle worker makes the next evaluation's instance.
     if (host) setImmediate(() => host!.prepare(task));
   }

@@ -4,7 +4,7 @@ import type { ScriptSetup, ScriptTask } from './protocol.js';
 
 /** What a setup needs besides its compiled module; limits left out take the daemon's defaults. */
 export type SetupFields = Pick<ScriptSetup, 'id' | 'instanceKey' | 'policyName' | 'logLevel'> &
-  Partial<Omit<ScriptSetup, 'module' | 'proxy' | 'useWasi' | 'memoryLimitPages'>>;
+  Partial<Omit<ScriptSetup, 'module' | 'proxy' | 'useWasi' | 'reset' | 'memoryLimitPages'>>;
 
 /**
  * The one way a ScriptSetup is built: from a compiled module's facts (module, host proxy, WASI, memory
@@ -16,6 +16,7 @@ export function scriptSetup(facts: ModuleFacts, fields: SetupFields): ScriptSetu
     module: facts.module,
     proxy: facts.proxy,
     useWasi: facts.usesWasi,
+    reset: facts.reset,
     memoryLimitPages: facts.memoryLimitPages,
     maxOutputBytes: DEFAULTS.maxOutputMb * MiB,
     maxVarBytes: DEFAULTS.maxVarBytes,

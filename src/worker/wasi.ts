@@ -16,17 +16,33 @@ const discard = new ConsoleStdout(() => {});
  * evaluation leaked without bound. JavaScript imports share V8's generic wrappers.
  */
 export class GuestWasi {
-  // debug: false, or the library logs some calls to the console (its default is on).
-  readonly #wasi = new WASI([], [], [new OpenFile(new File([])), discard, discard], { debug: false });
+  #wasi = GuestWasi.#state();
+  #instance?: WebAssembly.Instance;
 
-  /** The `wasi_snapshot_preview1` import object. */
-  // biome-ignore lint/suspicious/noExplicitAny: WASI functions take i32/i64 arguments of many shapes
-  get imports(): Record<string, (...args: any[]) => unknown> {
-    return this.#wasi.wasiImport;
+  // debug: false, or the library logs some calls to the console (its default is on).
+  static #state(): WASI {
+    return new WASI([], [], [new OpenFile(new File([])), discard, discard], { debug: false });
   }
+
+  /**
+   * The `wasi_snapshot_preview1` import object. Each function calls the current WASI state's, so an
+   * instance that is reset (src/worker/instances.ts) gets a new state without being made again.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: WASI functions take i32/i64 arguments of many shapes
+  readonly imports: Record<string, (...args: any[]) => unknown> = Object.fromEntries(
+    // biome-ignore lint/suspicious/noExplicitAny: as above
+    Object.keys(this.#wasi.wasiImport).map((name) => [name, (...args: any[]) => this.#wasi.wasiImport[name]!(...args)]),
+  );
 
   /** Gives the WASI the instance's memory, before any of its code runs. */
   attach(instance: WebAssembly.Instance): void {
+    this.#instance = instance;
     this.#wasi.inst = instance as unknown as WASI['inst'];
+  }
+
+  /** Descriptors, as a new instance has them. */
+  renew(): void {
+    this.#wasi = GuestWasi.#state();
+    this.#wasi.inst = this.#instance as unknown as WASI['inst'];
   }
 }

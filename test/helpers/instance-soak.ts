@@ -1,8 +1,10 @@
 /**
  * Run as a child process with --expose-gc (test/e2e/memory.test.ts): evaluates a policy module the way
  * a pool worker does, in a worker thread with the pool's resource limits, and prints, as JSON, what the
- * memory test asserts: how many of the policy instances it made were collected, how many Extism hosts
- * it made, and the RSS after warm-up and at the end. argv: module path, evaluations.
+ * memory test asserts: how many policy instances its first evaluations used and how many of those
+ * were collected, how many Extism hosts it made, and the RSS after warm-up and at the end. argv: module
+ * path, evaluations, and `reset` (instances put back into their new state, as the module allows) or
+ * `fresh` (a new instance per evaluation, as for a module that cannot be reset).
  */
 import { readFileSync } from 'node:fs';
 import { isMainThread, Worker } from 'node:worker_threads';
@@ -20,11 +22,11 @@ if (isMainThread) {
 }
 
 async function soak(): Promise<void> {
-  const [path, count] = process.argv.slice(2) as [string, string];
+  const [path, count, mode] = process.argv.slice(2) as [string, string, 'reset' | 'fresh'];
   const evaluations = Number(count);
   const gc = (globalThis as { gc?: () => void }).gc!;
   const facts = await compilePolicyModule(readFileSync(path), path, 256);
-  const task = scriptTask(facts, {
+  const task = scriptTask(mode === 'reset' ? facts : { ...facts, reset: undefined }, {
     instanceKey: path,
     input: new TextEncoder().encode('{"a":1}'),
     policyName: 'soak',
@@ -41,16 +43,22 @@ async function soak(): Promise<void> {
     }
   };
 
-  // Every policy instance an evaluation used must become garbage once the evaluation is over; the host stays.
+  // Every policy instance an evaluation used and no longer uses must become garbage; the host stays.
   let collected = 0;
   const registry = new FinalizationRegistry(() => collected++);
   const tracked = 100;
   const hosts = new Set<unknown>();
+  const used = new WeakSet<object>();
+  let instances = 0;
   for (let i = 0; i < tracked; i++) {
     const host = await hostFor(task);
     hosts.add(host);
     const instance = host.instance(task);
-    registry.register(instance.instance, i);
+    if (!used.has(instance)) {
+      used.add(instance);
+      instances++;
+      registry.register(instance.instance, i);
+    }
     if (!(await host.execute(instance, { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }))) throw new Error('no output');
     await nextTask();
   }
@@ -68,5 +76,5 @@ async function soak(): Promise<void> {
     }
   }
   await settle();
-  console.log(JSON.stringify({ tracked, collected, hosts: hosts.size, rssAfterWarmUp, rssAtEnd: process.memoryUsage().rss }));
+  console.log(JSON.stringify({ tracked, instances, collected, hosts: hosts.size, rssAfterWarmUp, rssAtEnd: process.memoryUsage().rss }));
 }
