@@ -200,10 +200,11 @@ type Isolation int32
 const (
 	// The default: ISOLATION_FRESH_INSTANCE.
 	Isolation_ISOLATION_UNSPECIFIED Isolation = 0
-	// Every evaluation runs in a never-used instance: no guest state crosses evaluations.
+	// Every evaluation runs in an instance in exactly the state a new one has (a new instance, or a used
+	// one put back into that state): no guest state crosses evaluations.
 	Isolation_ISOLATION_FRESH_INSTANCE Isolation = 1
 	// Retired: accepted and treated as ISOLATION_FRESH_INSTANCE, which now costs what reusing an instance
-	// did (each evaluation gets a new policy instance in a kept Extism host; see docs/design-notes.md).
+	// did (each evaluation's policy instance is reset in a kept Extism host; see docs/design-notes.md).
 	Isolation_ISOLATION_REUSED_INSTANCE Isolation = 2
 )
 
