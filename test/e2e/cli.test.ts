@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { goJson } from '../../src/cli/go-json.js';
 import { CLI, ROOT, example } from '../helpers/paths.js';
 import { checkHealth } from '../helpers/standard-services.js';
+import { wat } from '../helpers/wat.js';
 
 const exec = promisify(execFile);
 const expected = (name: string) => readFileSync(`${ROOT}test/expected/${name}`, 'utf8');
@@ -114,6 +115,26 @@ describe('wasm-policyd lint', () => {
     const out = await cli('lint', '-p', example('http'));
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stdout, /^policy is valid! \(http-example, 1 script\(s\), sha256:[0-9a-f]{64}\)/);
+  });
+
+  it('notes a script that gets a new instance per evaluation because it cannot be reset', async () => {
+    const policy = join(dir, 'tables.yaml');
+    writeFileSync(
+      policy,
+      'apiVersion: chainloop.dev/v1\nkind: Policy\nmetadata: {name: tables}\nspec:\n  policies:\n    - kind: EVIDENCE\n      ref: tables.wasm\n',
+    );
+    const module =
+      await wat(`(module (import "extism:host/env" "output_set" (func (param i64 i64))) (memory (export "memory") 1) (table 1 funcref)
+      (func (export "Execute") (result i32) (table.set (i32.const 0) (ref.null func)) (i32.const 0)))`);
+    writeFileSync(join(dir, 'tables.wasm'), module);
+    const out = await cli('lint', '-p', policy);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(
+      out.stdout,
+      /^note: script sha256:[0-9a-f]{64} \(EVIDENCE\) gets a new instance for every evaluation.*because it changes a table/m,
+    );
+    const resettable = await cli('lint', '-p', example('http'));
+    assert.doesNotMatch(resettable.stdout, /note:/);
   });
 
   it('reports a script that is not WebAssembly', async () => {
