@@ -16,6 +16,12 @@ export const DEFAULTS = {
   maxViolations: 10_000,
   maxEventLoopLagMs: 20,
   graceMs: 10_000,
+  /**
+   * How long an evaluation its caller cancelled may still run before it is stopped. Stopping a running
+   * guest means terminating its worker, and a new worker costs tens of milliseconds of CPU against well
+   * under one for most evaluations: a client that cancels must not cost the daemon a worker each time.
+   */
+  cancelGraceMs: 100,
   /** The queue is this many evaluations per worker unless set: short, so accepted work waits little. */
   queuePerWorker: 8,
   /** Guest logs kept per evaluation, and the largest guest output. */

@@ -63,6 +63,15 @@ export class DaemonMetrics implements EngineObserver {
         this.set(engine.pool.utilization);
       },
     });
+    new Counter({
+      name: 'policyd_pool_workers_started_total',
+      help: 'Worker threads started, the first ones included: one more for every worker lost (a crash, or a running evaluation stopped by its timeout or its caller)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(engine.pool.workersStarted);
+      },
+    });
     new Gauge({
       name: 'policyd_pool_threads',
       help: 'Worker threads',

@@ -519,7 +519,13 @@ export class PolicyEngine {
     );
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new PolicydError('POLICY_TIMEOUT', timeoutMessage())), timeoutMs);
-    const onCancel = () => controller.abort(new PolicydError('CANCELLED', 'the client cancelled the evaluation'));
+    // A cancelled evaluation is stopped only if it is still running DEFAULTS.cancelGraceMs later (stopping
+    // a running guest costs its worker); one that ends sooner ends as cancelled all the same.
+    const cancelled = () => new PolicydError('CANCELLED', 'the client cancelled the evaluation');
+    let grace: NodeJS.Timeout | undefined;
+    const onCancel = () => {
+      grace = setTimeout(() => controller.abort(cancelled()), DEFAULTS.cancelGraceMs);
+    };
     req.signal?.addEventListener('abort', onCancel, { once: true });
     try {
       const results: ScriptResult[] = [];
@@ -577,6 +583,7 @@ export class PolicyEngine {
           endSpan(scriptSpan, result.ok ? undefined : PolicydError.from(result.error));
         }
         outcome.logs.push(...result.logs);
+        if (req.signal?.aborted) throw cancelled();
         if (!result.ok) throw PolicydError.from(result.error);
         results.push(result.result);
         if (req.includeRawData) outcome.raw.push({ input, output: result.output ?? EMPTY });
@@ -584,6 +591,7 @@ export class PolicyEngine {
       return { ...outcome, result: mergeResults(policy.name, results), durationMs: performance.now() - started };
     } finally {
       clearTimeout(timer);
+      clearTimeout(grace);
       req.signal?.removeEventListener('abort', onCancel);
     }
   }

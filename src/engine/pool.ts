@@ -34,6 +34,7 @@ export class ScriptPool {
   readonly threads: number;
   readonly maxQueue: number;
   #inFlight = 0;
+  #started = 0;
 
   constructor(options: PoolOptions = {}) {
     this.threads = Math.max(1, options.threads ?? availableParallelism());
@@ -55,6 +56,15 @@ export class ScriptPool {
       resourceLimits: WORKER_RESOURCE_LIMITS,
     });
     this.#pool.on('error', (err: unknown) => options.onWorkerError?.(err));
+    this.#pool.on('workerCreate', () => this.#started++);
+  }
+
+  /**
+   * Workers started since the pool was made, the first ones included: one more for every worker lost
+   * (a crash, or a running evaluation stopped by its timeout or its caller's cancellation).
+   */
+  get workersStarted(): number {
+    return this.#started;
   }
 
   /**

@@ -100,6 +100,7 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
     assert.match(text, /policyd_policies_loaded 1/);
     assert.match(text, /policyd_queue_depth 0/);
     assert.match(text, /policyd_pool_threads 1/);
+    assert.match(text, /policyd_pool_workers_started_total 1/);
   });
 
   it('logs guest logs and one decision line with policy, digest and evaluation id', async () => {

@@ -7,6 +7,7 @@ import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
+import { wat } from '../helpers/wat.js';
 
 const evidence = (content = '{}') => ({ content: Buffer.from(content), kind: MaterialKind.EVIDENCE });
 const TIMEOUT = /^policy execution failed: Policy execution timeout exceeded\n\nHint: The policy took too long to execute/;
@@ -55,11 +56,22 @@ describe('deadlines', () => {
   });
 });
 
+/** A guest that busy-waits `ms` on WASI's monotonic clock, then returns. */
+const busy = (ms: number) => `(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $now (result i64) (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 0))) (i64.load (i32.const 0)))
+  (func (export "Execute") (result i32) (local $end i64)
+    (local.set $end (i64.add (call $now) (i64.const ${ms * 1_000_000})))
+    (loop $wait (br_if $wait (i64.lt_u (call $now) (local.get $end))))
+    (i32.const 0)))`;
+
 describe('cancellation', () => {
   it('frees the worker when the client cancels', async () => {
     const d = await startDaemon({ threads: 1 });
     try {
       await loadBasics(d);
+      const started = d.engine.pool.workersStarted;
       const cancel = new AbortController();
       const spinning = d.tcp.evaluate({ policy: 'spin', material: evidence() }, { signal: cancel.signal });
       setTimeout(() => cancel.abort(), 300);
@@ -71,6 +83,27 @@ describe('cancellation', () => {
         options: { timeoutMs: 20_000 },
       });
       assert.deepEqual(res.result!.violations, []);
+      assert.equal(d.engine.pool.workersStarted, started + 1, 'the spinning guest was stopped with its worker');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('lets a cancelled evaluation that ends within the grace end, keeping its worker', async () => {
+    const d = await startDaemon({ threads: 1 });
+    try {
+      await loadBasics(d);
+      await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await wat(busy(30)) }, name: 'busy' });
+      const started = d.engine.pool.workersStarted;
+      for (let i = 0; i < 3; i++) {
+        const cancel = new AbortController();
+        const running = d.tcp.evaluate({ policy: 'busy', material: evidence() }, { signal: cancel.signal });
+        setTimeout(() => cancel.abort(), 10);
+        await assert.rejects(running, (err: { code?: number }) => err.code === status.CANCELLED);
+      }
+      const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}') });
+      assert.deepEqual(res.result!.violations, []);
+      assert.equal(d.engine.pool.workersStarted, started, 'no worker was stopped');
     } finally {
       await d.stop();
     }
