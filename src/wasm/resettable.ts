@@ -29,7 +29,9 @@ import { readName, readU32, rewriteSections, sections, skipLeb, skipValueType, w
 export interface ResetPlan {
   /** Export name of the linear memory, if the module has one. */
   memory?: string;
-  /** Export names of every mutable global, including the size the guest sees. */
+  /** Export name of the global holding the memory size the guest sees, in pages (with a memory). */
+  size?: string;
+  /** Export names of every mutable global, `size` included. */
   globals: string[];
 }
 
@@ -408,7 +410,8 @@ function rewrite(given: Uint8Array, label: string): Resettable {
   const replacements = new Map<number, Uint8Array>();
   if (memory) {
     const sizeGlobal = writeU32(globalCount);
-    plan.globals.push(exportAs('size', 3, globalCount));
+    plan.size = exportAs('size', 3, globalCount);
+    plan.globals.push(plan.size);
     plan.memory = memoryExport ?? exportAs('memory', 2, 0);
     const types = readU32(found.get(Section.Type)!, 0)[0];
     const definedFunctions = readU32(found.get(Section.Function)!, 0)[0];

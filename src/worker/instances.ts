@@ -122,12 +122,11 @@ class InitialState {
 
   static of(instance: WebAssembly.Instance, memory: WebAssembly.Memory | undefined, plan: ResetPlan): InitialState {
     const globals = plan.globals.map((name) => instance.exports[name] as WebAssembly.Global);
-    const size = plan.memory ? globals.at(-1) : undefined;
     return new InitialState(
       memory ? new Uint8Array(memory.buffer).slice() : new Uint8Array(),
       globals,
       globals.map((g) => g.value),
-      size,
+      plan.size ? (instance.exports[plan.size] as WebAssembly.Global) : undefined,
     );
   }
 
