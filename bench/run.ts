@@ -97,7 +97,7 @@ noop.stop();
 results.ceiling = ceiling;
 
 // ---------------------------------------------------------------- the daemon
-log('daemon (separate process, default isolation: a fresh instance per evaluation)');
+log('daemon (separate process, default isolation: an instance in its new state per evaluation)');
 let daemon: Daemon = await startDaemon(join(dir, 'd.sock'), ['--max-queue', '1024']);
 let client = new PolicyEngineClient(daemon.unix);
 await load(client, 'bench', trivial);

@@ -4,8 +4,8 @@ import { DEFAULTS, MiB } from '../config/defaults.js';
 /**
  * When a thread of the daemon collects its garbage.
  *
- * An evaluation leaves memory outside the V8 heap behind: the guest's linear memory (a new instance per
- * evaluation), the material and the input built from it, the Extism SDK's copies, guest HTTP bodies.
+ * An evaluation leaves memory outside the V8 heap behind: the guest's linear memory (all of a new
+ * instance's, what a reset one grew by), the material and the input built from it, the Extism SDK's copies, guest HTTP bodies.
  * By default V8 answers each 64 MB of such "external" memory with a mark-compact that it runs
  * incrementally, beside the evaluations, with concurrent marking on its helper threads: for Chainloop's
  * TinyGo policy one every ~250 evaluations per worker, and a third of the daemon's CPU per evaluation
@@ -51,8 +51,8 @@ export class GarbageBudget {
 /** This thread's budget (every worker thread has its own copy of this module). */
 export const garbage = new GarbageBudget(DEFAULTS.threadGarbageMb * MiB);
 
-// V8 still runs full collections of its own as the heap grows (a new instance per evaluation puts its
-// wasm objects straight into old space); each one freed what was counted, so the count starts again
+// V8 still runs full collections of its own as the heap grows (a new instance puts its wasm objects
+// straight into old space); each one freed what was counted, so the count starts again
 // and only memory taken on faster than the heap grows costs an extra collection (trivial policy:
 // +16 % evaluations/s against counting on; TinyGo: no change).
 if (typeof gc === 'function') {
