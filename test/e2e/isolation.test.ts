@@ -13,8 +13,9 @@ import { BLOCK_FUNCTION, wat } from '../helpers/wat.js';
  * exist, the last HTTP status, config, and whether its stdout descriptor is open — then changes each of
  * them as its input says: it grows its memory (reporting what memory.grow answers, failures at its
  * maximum included, and what the newest page holds), by 300 pages on bit 6, past what a kept instance
- * may keep. Its output is those observations as little-endian i32s. `tableSet` adds a function (never
- * called) that changes a table, which makes the module one that cannot be reset.
+ * may keep, and traps after all its changes on bit 7. Its output is those observations as
+ * little-endian i32s. `tableSet` adds a function (never called) that changes a table, which makes the
+ * module one that cannot be reset.
  */
 const observer = (tableSet: boolean) => `(module
   (import "extism:host/env" "input_length" (func $input_length (result i64)))
@@ -77,6 +78,8 @@ const observer = (tableSet: boolean) => `(module
     (i32.store (local.get $i) (i32.add (local.get $op) (i32.const 1)))
     (if (i32.and (local.get $op) (i32.const 4)) (then (drop (call $fd_close (i32.const 1)))))
     (if (i32.and (local.get $op) (i32.const 8)) (then (drop (call $alloc (i64.const 16)))))
+    ;; bit 7: trap, after changing everything
+    (if (i32.and (local.get $op) (i32.const 128)) (then unreachable))
     (call $output_set (call $block (i32.const 1024) (i32.sub (global.get $out) (i32.const 1024))) (i64.extend_i32_u (i32.sub (global.get $out) (i32.const 1024))))
     (i32.const 0)))`;
 
@@ -94,6 +97,12 @@ async function observerTask(input: number, args?: string, tableSet = false): Pro
 }
 
 const hex = (bytes: Uint8Array | null) => Buffer.from(bytes ?? []).toString('hex');
+
+/** One evaluation's observations, or the error it ended with (the guest traps on bit 7). */
+const observe = (host: Host, task: ScriptTask): Promise<string> =>
+  host
+    .execute(host.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 })
+    .then(hex, (err: Error) => `error: ${err.message}`);
 
 /** A small seeded generator, so a failure names a sequence that can be replayed. */
 function random(seed: number): () => number {
@@ -150,10 +159,10 @@ describe('isolation: a kept Extism host with an instance in its new state per ev
         const args = op & 0x10 ? '{"a":"b"}' : undefined;
         const task = await observerTask(op, args, tableSet);
         const kept = await hostFor(task);
-        const seen = hex(await kept.execute(kept.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }));
+        const seen = await observe(kept, task);
         setImmediate(() => kept.prepare(task));
         const fresh = await Host.create(task, 2 ** 20);
-        const expected = hex(await fresh.execute(fresh.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 }));
+        const expected = await observe(fresh, task);
         fresh.close();
         assert.equal(seen, expected, `step ${step}, op ${op}`);
         await new Promise((resolve) => setImmediate(resolve));
