@@ -169,7 +169,7 @@ export class Host {
   #current?: { evaluation: Evaluation; instance: PolicyInstance };
   /** The instance the next evaluation gets, made or reset while the worker was idle. */
   #next?: PolicyInstance;
-  /** The instance the last evaluation used, to be reset for the next if it can be. */
+  /** The instance the last finished evaluation used, to be reset for the next if it can be. */
   #spent?: PolicyInstance;
   /** Keys of the vars the guest set, deleted after each evaluation: the SDK keeps vars across calls. */
   readonly #varKeys = new Set<string>();
@@ -223,13 +223,15 @@ export class Host {
   /** Runs `Execute` of `instance` inside the SDK's call; host functions see the evaluation as the host context. */
   async execute(instance: PolicyInstance, evaluation: Evaluation): Promise<Uint8Array | null> {
     this.#current = { evaluation, instance };
-    this.#spent = instance;
     try {
       const out = await this.#plugin.call(PROXY_EXECUTE, evaluation.task.input, evaluation);
       return out ? out.bytes() : null;
     } finally {
       this.#current = undefined;
       this.#forgetEvaluation();
+      // Only now may it be reset. The SDK runs the guest before its call first awaits, but where it
+      // suspends (JSPI) a `prepare` could run during the call: it must not hand this instance out again.
+      this.#spent = instance;
     }
   }
 
