@@ -38,8 +38,8 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /**
  * `wasm-policyd bench`: evaluations per second and latency of one policy on one material, in this
- * process, as the daemon runs it (worker pool, an instance in its new state per evaluation) — like `opa bench` and
- * `kwctl bench`. No gRPC: the daemon's transport cost is measured in bench/.
+ * process, as the daemon runs it (worker pool, an instance in its new state per evaluation) — like
+ * `opa bench` and `kwctl bench`. No gRPC: the daemon's transport cost is measured in bench/.
  */
 export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const content = await readFile(opts.material);

@@ -18,8 +18,8 @@ function nearMemoryCap(instance: PolicyInstance, limitPages: number): boolean {
 
 /**
  * One evaluation of one script: an instance of the cached compiled module in its new state, in a kept
- * Extism host (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called with the material,
- * the output parsed by Chainloop's rules.
+ * Extism host (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called with
+ * the material, the output parsed by Chainloop's rules.
  */
 export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
   if (!task.timed) return evaluate(task);
