@@ -301,13 +301,13 @@ function entries(section: Uint8Array, read: (at: number, index: number) => numbe
   return count;
 }
 
-/** A vector section with `entry` appended. */
-function appended(section: Uint8Array, entry: number[]): Uint8Array {
+/** A vector section with `added` entries appended. */
+function appended(section: Uint8Array, added: number[][]): Uint8Array {
   const [count, first] = readU32(section, 0);
   const out = new Chunks();
-  out.add(writeU32(count + 1));
+  out.add(writeU32(count + added.length));
   out.add(section.subarray(first));
-  out.add(entry);
+  for (const entry of added) out.add(entry);
   return out.bytes();
 }
 
@@ -398,12 +398,10 @@ function rewrite(given: Uint8Array, label: string): Resettable {
     throw new Unrestorable(`it already exports names starting with ${RESET_EXPORT_PREFIX}`);
   }
   const globalCount = readU32(found.get(Section.Global)!, 0)[0];
-  const exports = new Chunks();
+  const exports: number[][] = [];
   const plan: ResetPlan = { globals: [] };
-  let added = 0;
   const exportAs = (name: string, kind: number, index: number) => {
-    added++;
-    exports.add([...writeName(RESET_EXPORT_PREFIX + name), kind, ...writeU32(index)]);
+    exports.push([...writeName(RESET_EXPORT_PREFIX + name), kind, ...writeU32(index)]);
     return RESET_EXPORT_PREFIX + name;
   };
   for (const g of mutableGlobals) plan.globals.push(exportAs(`global.${g}`, 3, g));
@@ -416,20 +414,15 @@ function rewrite(given: Uint8Array, label: string): Resettable {
     const types = readU32(found.get(Section.Type)!, 0)[0];
     const definedFunctions = readU32(found.get(Section.Function)!, 0)[0];
     const growCall = [Op.Call, ...writeU32(importedFunctions + definedFunctions)];
-    replacements.set(Section.Type, appended(found.get(Section.Type)!, [0x60, 0x01, I32, 0x01, I32]));
-    replacements.set(Section.Function, appended(found.get(Section.Function)!, writeU32(types)));
+    replacements.set(Section.Type, appended(found.get(Section.Type)!, [[0x60, 0x01, I32, 0x01, I32]]));
+    replacements.set(Section.Function, appended(found.get(Section.Function)!, [writeU32(types)]));
     replacements.set(
       Section.Global,
-      appended(found.get(Section.Global)!, [I32, 0x01, Op.I32Const, ...writeI32Const(memory.initialPages), Op.End]),
+      appended(found.get(Section.Global)!, [[I32, 0x01, Op.I32Const, ...writeI32Const(memory.initialPages), Op.End]]),
     );
     replacements.set(Section.Code, rewriteCode(found.get(Section.Code)!, sizeGlobal, growCall, growBody(sizeGlobal, memory.maxPages)));
   }
-  const exportSection = found.get(Section.Export)!;
-  const out = new Chunks();
-  out.add(writeU32(exportNames.length + added));
-  out.add(exportSection.subarray(readU32(exportSection, 0)[1]));
-  out.append(exports);
-  replacements.set(Section.Export, out.bytes());
+  replacements.set(Section.Export, appended(found.get(Section.Export)!, exports));
   return { module: rewriteSections(module, label, (id) => replacements.get(id)), plan };
 }
 
