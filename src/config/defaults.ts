@@ -24,6 +24,14 @@ export const DEFAULTS = {
   cancelGraceMs: 100,
   /** The queue is this many evaluations per worker unless set: short, so accepted work waits little. */
   queuePerWorker: 8,
+  /**
+   * Tasks a pool worker may hold, the one it runs included: a worker goes on to the next without a
+   * round trip through the main thread, and the main thread answers several results per turn of its
+   * event loop. One per worker cost the main thread ~1.6 times the CPU per evaluation
+   * (bench/RESULTS.md, 2026-11-27 (night)). More than this lets a quick evaluation wait longer behind
+   * a slow one on the same worker.
+   */
+  tasksPerWorker: 4,
   /** Guest logs kept per evaluation, and the largest guest output. */
   maxLogEntries: 1000,
   maxOutputMb: 16,

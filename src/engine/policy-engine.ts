@@ -47,7 +47,7 @@ export interface LoadResult extends AddResult {
 /** The metrics label of requests that name no loaded policy. */
 const UNKNOWN_POLICY = '(unknown)';
 
-export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'workerFile'> {
+export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'workerFile' | 'tasksPerWorker'> {
   /** Timeout when the request sets none; Chainloop's verifier uses 60 s. */
   defaultTimeoutMs?: number;
   /** Upper bound for any requested timeout. */

@@ -4,6 +4,7 @@ import { Piscina } from 'piscina';
 import { DEFAULTS } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from '../worker/protocol.js';
+import { RunBoard, type SKIPPED } from '../worker/run-board.js';
 
 export interface PoolOptions {
   /** Worker threads; each runs one evaluation at a time. */
@@ -14,6 +15,8 @@ export interface PoolOptions {
   onWorkerError?: (err: unknown) => void;
   /** The worker module; the daemon's own by default (fault-injection tests give another). */
   workerFile?: string;
+  /** Tasks a worker may hold, the one it runs included (DEFAULTS.tasksPerWorker). */
+  tasksPerWorker?: number;
 }
 
 const WORKER = new URL('../worker/entry.js', import.meta.url).href;
@@ -22,15 +25,25 @@ const WORKER = new URL('../worker/entry.js', import.meta.url).href;
 export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: DEFAULTS.workerYoungGenerationMb } as const;
 
 /**
- * The piscina pool that runs scripts. One task per worker at a time (@extism/extism gives wrong
- * output for concurrent calls on one instance); a bounded queue; a running task that must stop is
- * aborted, which terminates its worker — piscina starts a fresh one and nothing else is lost.
+ * The worker running a call stopped (a crash, an exit); piscina starts another. The worker entry answers
+ * every guest failure as an outcome, so this is the thread itself. The call may be retried.
+ */
+function workerLost(err: unknown): PolicydError {
+  return new PolicydError('WORKER_LOST', `the worker running this evaluation stopped (${errorMessage(err)}); retry: it has been replaced`);
+}
+
+/**
+ * The piscina pool that runs scripts. A worker holds up to DEFAULTS.tasksPerWorker tasks and runs them
+ * one at a time (worker/run-board.ts says why, and how one of them stops alone); a bounded queue; a
+ * running task that must stop terminates its worker — piscina starts a fresh one, and the tasks that
+ * waited behind it are sent again.
  *
  * Admission is counted here rather than with piscina's `maxQueue`, which piscina only checks once
  * its own queue is non-empty (tasks handed to a busy worker slip past it).
  */
 export class ScriptPool {
-  readonly #pool: Piscina<ScriptCall, ScriptOutcome | typeof UNKNOWN_SETUP>;
+  readonly #pool: Piscina<ScriptCall, ScriptOutcome | typeof UNKNOWN_SETUP | typeof SKIPPED>;
+  readonly #board: RunBoard;
   readonly threads: number;
   readonly maxQueue: number;
   #inFlight = 0;
@@ -39,12 +52,15 @@ export class ScriptPool {
   constructor(options: PoolOptions = {}) {
     this.threads = Math.max(1, options.threads ?? availableParallelism());
     this.maxQueue = options.maxQueue ?? DEFAULTS.queuePerWorker * this.threads;
+    // Twice what may be in flight: a stopped task keeps its slot until its worker has let it go.
+    this.#board = new RunBoard(2 * (this.threads + this.maxQueue));
     this.#pool = new Piscina({
       filename: options.workerFile ?? WORKER,
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
-      concurrentTasksPerWorker: 1,
+      concurrentTasksPerWorker: options.tasksPerWorker ?? DEFAULTS.tasksPerWorker,
+      workerData: { board: this.#board.buffer },
       // Workers keep their event loop free between tasks (no blocking Atomics.wait), so the instance
       // for the next evaluation is made while they are idle (worker/instances.ts). 'async'
       // (Atomics.waitAsync) measured mixed, not a clear gain (bench/RESULTS.md, 2026-11-27).
@@ -54,6 +70,8 @@ export class ScriptPool {
       // (a V8 FATAL "IsGraphAsync must be used on an instantiated module", seen once in make test).
       execArgv: ['--disable-warning=ExperimentalWarning', '--no-experimental-require-module'],
       resourceLimits: WORKER_RESOURCE_LIMITS,
+      // Piscina's per-task timing feeds only its own utilization figure, which this pool does not use.
+      recordTiming: false,
     });
     this.#pool.on('error', (err: unknown) => options.onWorkerError?.(err));
     this.#pool.on('workerCreate', () => this.#started++);
@@ -73,10 +91,12 @@ export class ScriptPool {
    *
    * The call names its setup by id, and is sent again with the setup itself if its worker does not
    * know it yet. A call that transfers anything (its input, a host port) carries the setup from the
-   * start: what it transferred could not be sent a second time.
+   * start, and runs alone on an idle worker: what it transferred could not be sent a second time.
+   * Any other call may wait in a worker behind the one running there (worker/run-board.ts); if that
+   * worker is lost first, the call never started and is sent again.
    */
   async run(
-    call: Omit<ScriptCall, 'setup'>,
+    call: Omit<ScriptCall, 'setup' | 'slot'>,
     setup: ScriptSetup,
     signal: AbortSignal,
     transferList: TransferListItem[] = [],
@@ -86,20 +106,56 @@ export class ScriptPool {
     if (refused) throw refused;
     this.#inFlight++;
     try {
-      const named = transferList.length > 0 ? setup : setup.id;
-      const outcome = await this.#pool.run({ ...call, setup: named }, { signal, transferList: transferList as never });
-      if (outcome !== UNKNOWN_SETUP) return outcome;
-      return (await this.#pool.run({ ...call, setup }, { signal })) as ScriptOutcome;
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      // The worker entry answers every guest failure as an outcome, so a rejection here means the
-      // thread itself stopped (a crash, an exit); piscina starts another. The call may be retried.
-      throw new PolicydError(
-        'WORKER_LOST',
-        `the worker running this evaluation stopped (${errorMessage(err)}); retry: it has been replaced`,
-      );
+      if (transferList.length > 0) return (await this.#alone({ ...call, setup }, signal, transferList)) as ScriptOutcome;
+      for (let attempt = 0, named: ScriptCall['setup'] = setup.id; ; attempt++) {
+        const answer = await this.#queued({ ...call, setup: named }, signal, attempt === 0);
+        if (answer !== UNKNOWN_SETUP) return answer;
+        named = setup;
+      }
     } finally {
       this.#inFlight--;
+    }
+  }
+
+  /** A call on a worker of its own, stopped by piscina (which terminates the worker) if it must stop. */
+  async #alone(call: ScriptCall, signal: AbortSignal, transferList: TransferListItem[]): Promise<ScriptOutcome | typeof UNKNOWN_SETUP> {
+    try {
+      return (await this.#pool.run(call, { signal, transferList: transferList as never })) as ScriptOutcome | typeof UNKNOWN_SETUP;
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw workerLost(err);
+    }
+  }
+
+  /**
+   * A call that may queue in a worker. Stopping it marks its slot: skipped if it has not started,
+   * its worker terminated if it has. `resend`: whether a call that never started may be sent again.
+   */
+  async #queued(call: ScriptCall, signal: AbortSignal, resend: boolean): Promise<ScriptOutcome | typeof UNKNOWN_SETUP> {
+    if (signal.aborted) throw signal.reason;
+    const slot = this.#board.acquire();
+    if (slot === undefined) return this.#alone(call, signal, []);
+    const answer = this.#pool.run({ ...call, slot }).then(
+      (outcome: ScriptOutcome | typeof UNKNOWN_SETUP | typeof SKIPPED) => ({ outcome }),
+      (error: unknown) => ({ error, neverStarted: this.#board.neverStarted(slot) }),
+    );
+    void answer.finally(() => this.#board.release(slot));
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        const running = this.#board.stop(slot);
+        if (running !== undefined) void this.#pool.threads.find((t) => t.threadId === running)?.terminate();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const settled = await Promise.race([answer, aborted]);
+      if ('outcome' in settled) return settled.outcome as ScriptOutcome | typeof UNKNOWN_SETUP;
+      if (settled.neverStarted && resend) return this.#queued(call, signal, false);
+      throw workerLost(settled.error);
+    } finally {
+      signal.removeEventListener('abort', onAbort!);
     }
   }
 
@@ -122,8 +178,14 @@ export class ScriptPool {
     return Math.max(0, this.#inFlight - this.threads);
   }
 
+  /**
+   * Share of the workers' time spent busy (0-1), each since it started: their event loops' utilization.
+   * Not piscina's own figure, which counts the time a task waits in its worker as time it ran.
+   */
   get utilization(): number {
-    return this.#pool.utilization;
+    const threads = this.#pool.threads;
+    if (threads.length === 0) return 0;
+    return threads.reduce((sum, t) => sum + t.performance.eventLoopUtilization().utilization, 0) / threads.length;
   }
 
   async close(): Promise<void> {

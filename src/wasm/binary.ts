@@ -56,6 +56,8 @@ export function writeName(name: string): number[] {
 
 /** Skips a value type: one byte, or a reference type with a heap type (typed function references, GC). */
 export function skipValueType(bytes: Uint8Array, at: number): number {
+  // Past the end is an error, not a byte: a count read from a hostile module must not loop for ever.
+  if (at >= bytes.length) throw new Error('truncated value type');
   const type = bytes[at]!;
   return type === 0x63 || type === 0x64 ? skipLeb(bytes, at + 1) : at + 1;
 }

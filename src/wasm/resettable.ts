@@ -295,6 +295,8 @@ function growBody(sizeGlobal: number[], maxPages: number): number[] {
 /** Walks a vector section: `read` gets where an entry starts and returns where it ends. */
 function entries(section: Uint8Array, read: (at: number, index: number) => number): number {
   const [count, first] = readU32(section, 0);
+  // Every entry takes at least a byte: a larger count is a hostile module's, not one to walk.
+  if (count > section.length - first) throw new Error('malformed vector section');
   let p = first;
   for (let i = 0; i < count; i++) p = read(p, i);
   if (p !== section.length) throw new Error('malformed vector section');

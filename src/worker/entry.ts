@@ -1,5 +1,6 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import { RETIRED_SETUPS_CHANNEL, UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from './protocol.js';
+import { oneAtATime } from './run-board.js';
 import runScript from './run-script.js';
 
 /**
@@ -32,10 +33,13 @@ function setupFor(named: ScriptCall['setup']): ScriptSetup | undefined {
   return setup;
 }
 
-export default function evaluateCall(call: ScriptCall): Promise<ScriptOutcome> | typeof UNKNOWN_SETUP {
+export function evaluateCall(call: ScriptCall): Promise<ScriptOutcome> | typeof UNKNOWN_SETUP {
   const setup = setupFor(call.setup);
   if (!setup) return UNKNOWN_SETUP;
   const { id: _, ...shared } = setup;
   const { setup: __, ...own } = call;
   return runScript({ ...shared, ...own });
 }
+
+/** What piscina calls: a worker holds several tasks, and runs them one at a time (worker/run-board.ts). */
+export default oneAtATime<ScriptCall, ScriptOutcome | typeof UNKNOWN_SETUP>(evaluateCall);

@@ -66,6 +66,8 @@ export interface ScriptCall {
   probe?: boolean;
   /** Report when the worker took the task, and when instantiation and execution ended (for traces). */
   timed?: boolean;
+  /** Its place on the pool's run board, when it may queue in a worker behind another (worker/run-board.ts). */
+  slot?: number;
 }
 
 /**

@@ -101,6 +101,9 @@ describe('serve: policies directory, admin port, metrics and hot reload', () => 
     assert.match(text, /policyd_queue_depth 0/);
     assert.match(text, /policyd_pool_threads 1/);
     assert.match(text, /policyd_pool_workers_started_total 1/);
+    // The worker's event loop was busy for part of its life, and no gauge of a share leaves 0-1.
+    const utilization = Number(/^policyd_pool_utilization (\S+)$/m.exec(text)?.[1]);
+    assert.ok(utilization > 0 && utilization <= 1, `policyd_pool_utilization ${utilization}`);
   });
 
   it('logs guest logs and one decision line with policy, digest and evaluation id', async () => {

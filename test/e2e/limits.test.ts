@@ -110,6 +110,54 @@ describe('cancellation', () => {
   });
 });
 
+describe('evaluations waiting in a worker (DEFAULTS.tasksPerWorker)', () => {
+  it('sends again, not lost, the evaluations waiting behind one that is stopped with its worker', async () => {
+    const d = await startDaemon({ threads: 1 });
+    try {
+      await loadBasics(d);
+      const started = d.engine.pool.workersStarted;
+      const spin = d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 400 } });
+      // With one worker these wait in it, behind the spinning guest.
+      const behind = Array.from({ length: 3 }, () =>
+        d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}'), options: { timeoutMs: 20_000 } }),
+      );
+      await assert.rejects(spin, grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT', TIMEOUT));
+      for (const res of await Promise.all(behind)) assert.deepEqual(res.result!.violations, []);
+      assert.equal(d.engine.pool.workersStarted, started + 1, 'one worker stopped, for the spinning guest');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('never starts an evaluation stopped while it waits in a worker', async () => {
+    const d = await startDaemon({ threads: 1 });
+    try {
+      await loadBasics(d);
+      await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await wat(busy(300)) }, name: 'busy' });
+      const started = d.engine.pool.workersStarted;
+      const first = d.tcp.evaluate({ policy: 'busy', material: evidence() });
+      // Cancelled (and stopped, after the 100 ms grace) while the first still runs: had it started
+      // afterwards, it would spin on with nothing left to stop it, and the last evaluation would wait
+      // behind it until its own timeout.
+      const cancel = new AbortController();
+      const waiting = d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 20_000 } }, { signal: cancel.signal });
+      setTimeout(() => cancel.abort(), 50);
+      await assert.rejects(waiting, (err: { code?: number }) => err.code === status.CANCELLED);
+      // It ran to its end: a guest that sets no output.
+      await assert.rejects(first, (err: { reason?: string }) => err.reason === 'INVALID_OUTPUT');
+      const res = await d.tcp.evaluate({
+        policy: 'simple-validation',
+        material: evidence('{"message":"ok"}'),
+        options: { timeoutMs: 20_000 },
+      });
+      assert.deepEqual(res.result!.violations, []);
+      assert.equal(d.engine.pool.workersStarted, started, 'no worker was stopped');
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('back-pressure', () => {
   it('refuses evaluations beyond the queue at once with RESOURCE_EXHAUSTED, then recovers', async () => {
     const d = await startDaemon({ threads: 1, maxQueue: 1 });

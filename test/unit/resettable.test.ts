@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { skipValueType } from '../../src/wasm/binary.js';
 import { capMemory } from '../../src/wasm/memory-limit.js';
 import { RESET_EXPORT_PREFIX, makeResettable } from '../../src/wasm/resettable.js';
 import { wat } from '../helpers/wat.js';
@@ -95,5 +96,22 @@ describe('modules rewritten for reset (src/wasm/resettable.ts)', () => {
     const made = makeResettable(broken, 'test');
     assert.equal(made.module, broken);
     assert.match(made.plan ? '' : made.why, /could not be decoded/);
+  });
+
+  // Found by test/e2e/fuzz.test.ts: a mutated count held the main thread for minutes, walking bytes that
+  // are not there. Each case fails at once, or hangs until the timeout.
+  it('gives up at once on counts larger than the bytes that follow them', { timeout: 10_000 }, () => {
+    const header = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
+    const huge = [0xff, 0xff, 0xff, 0xff, 0x0f];
+    const cases = {
+      'a function type with 2^32-1 parameters': [1, 0x60, ...huge],
+      'a type section of 2^32-1 entries': [...huge, 0x60, 0, 0],
+    };
+    for (const [what, content] of Object.entries(cases)) {
+      const made = makeResettable(Uint8Array.from([...header, 1, content.length, ...content]), 'test');
+      assert.match(made.plan ? '' : made.why, /could not be decoded/, what);
+    }
+    // What bounds the first case: reading a value type past the end is an error, not a loop of 2^32 steps.
+    assert.throws(() => skipValueType(Uint8Array.of(), 0), /truncated value type/);
   });
 });

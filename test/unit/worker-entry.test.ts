@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BroadcastChannel } from 'node:worker_threads';
-import evaluateCall from '../../src/worker/entry.js';
+import { evaluateCall } from '../../src/worker/entry.js';
 import { RETIRED_SETUPS_CHANNEL, UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from '../../src/worker/protocol.js';
 import { scriptSetup } from '../../src/worker/task.js';
 import { compilePolicyModule } from '../../src/wasm/inspect.js';

@@ -1,0 +1,99 @@
+import { threadId, workerData } from 'node:worker_threads';
+
+/**
+ * Where each queued evaluation stands, in memory the main thread and the pool workers share: the
+ * board that lets a worker hold more than one task (so that it goes from one evaluation to the next
+ * without waiting for the main thread, and the main thread answers several results per turn of its
+ * event loop) while an evaluation that must stop still stops alone.
+ *
+ * A task that may queue behind another in a worker has a slot. The worker claims it when the task's
+ * turn comes (writing its thread id) and marks it done at the end; the main thread stops a task by
+ * marking its slot: one not yet started is skipped when its turn comes, one running is stopped by
+ * terminating its worker. Every change is a compare-and-exchange, so exactly one side decides each
+ * race: a task whose worker finished it first is not stopped, and a worker never starts a task the
+ * main thread has given up. Tasks queued behind a stopped one are known not to have started (their
+ * slots still read NOT_STARTED) and are sent again.
+ */
+
+/** Slot states; any positive value is the id of the thread running the task. */
+export const NOT_STARTED = 0;
+const SKIP = -1;
+const STOPPING = -2;
+const DONE = -3;
+
+/** The answer of a worker to a task that was stopped before its turn came. */
+export const SKIPPED = 'skipped';
+
+/** The main thread's side: hands out slots and stops tasks. */
+export class RunBoard {
+  readonly buffer: SharedArrayBuffer;
+  readonly #slots: Int32Array;
+  readonly #free: number[];
+
+  constructor(size: number) {
+    this.buffer = new SharedArrayBuffer(size * Int32Array.BYTES_PER_ELEMENT);
+    this.#slots = new Int32Array(this.buffer);
+    this.#free = Array.from({ length: size }, (_, i) => size - 1 - i);
+  }
+
+  /** A slot for a new task, or undefined when every slot is held (the task then runs alone). */
+  acquire(): number | undefined {
+    const slot = this.#free.pop();
+    if (slot !== undefined) Atomics.store(this.#slots, slot, NOT_STARTED);
+    return slot;
+  }
+
+  /** Once the task's worker has answered or gone: nothing reads the slot any more. */
+  release(slot: number): void {
+    this.#free.push(slot);
+  }
+
+  /** True if no worker ever started the task. */
+  neverStarted(slot: number): boolean {
+    return Atomics.load(this.#slots, slot) === NOT_STARTED;
+  }
+
+  /** Stops the task: the id of the thread to terminate if it is running, undefined otherwise. */
+  stop(slot: number): number | undefined {
+    for (;;) {
+      const state = Atomics.load(this.#slots, slot);
+      if (state === NOT_STARTED) {
+        if (Atomics.compareExchange(this.#slots, slot, NOT_STARTED, SKIP) === NOT_STARTED) return undefined;
+      } else if (state > 0) {
+        if (Atomics.compareExchange(this.#slots, slot, state, STOPPING) === state) return state;
+      } else {
+        return undefined; // done (its answer is on the way), or already stopped
+      }
+    }
+  }
+}
+
+/** The worker's side: the board the pool shares through piscina's workerData. */
+const slots = (workerData as { board?: SharedArrayBuffer } | null)?.board;
+const board = slots ? new Int32Array(slots) : undefined;
+
+let previous: Promise<unknown> = Promise.resolve();
+
+/**
+ * Wraps a worker's task function so that the tasks it holds run one after another in arrival order
+ * (@extism/extism gives wrong output for concurrent calls on one instance), each claiming its slot when
+ * its turn comes; a task the main thread stopped before then is answered SKIPPED without running.
+ */
+export function oneAtATime<Task extends { slot?: number }, Answer>(
+  run: (task: Task) => Answer | Promise<Answer>,
+): (task: Task) => Promise<Answer | typeof SKIPPED> {
+  return (task) => {
+    const turn = previous.then(async () => {
+      const { slot } = task;
+      if (!board || slot === undefined) return run(task);
+      if (Atomics.compareExchange(board, slot, NOT_STARTED, threadId) !== NOT_STARTED) return SKIPPED;
+      try {
+        return await run(task);
+      } finally {
+        Atomics.compareExchange(board, slot, threadId, DONE);
+      }
+    });
+    previous = turn.catch(() => undefined);
+    return turn;
+  };
+}
