@@ -151,6 +151,7 @@ export class ScriptPool {
     });
     try {
       const settled = await Promise.race([answer, aborted]);
+      // SKIPPED answers only a call already given up, whose race `aborted` has won.
       if ('outcome' in settled) return settled.outcome as ScriptOutcome | typeof UNKNOWN_SETUP;
       if (settled.neverStarted && resend) return this.#queued(call, signal, false);
       throw workerLost(settled.error);
