@@ -5,7 +5,8 @@ import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { DEFAULTS, MiB } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
-import { evaluableInput, type MaterialInput, type SharedEvaluableInput } from '../materials/evaluable.js';
+import type { EvaluableMaterial } from '../materials/evaluable-input.js';
+import { evaluableInput, evaluableMaterial, type MaterialInput, type SharedEvaluableInput } from '../materials/evaluable.js';
 import { isKnownKind } from '../materials/kinds.js';
 import type { DiscoveryBackend } from '../discovery/backend.js';
 import { BASE_ALLOWED_HOSTNAMES, MAX_HOST_PATTERN, MAX_REQUESTED_HOSTS, matchesHostPattern } from '../net/allowed-hosts.js';
@@ -180,8 +181,21 @@ function ownsWholeBuffer(bytes: Uint8Array): boolean {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
 }
 const EMPTY = new Uint8Array(0);
-/** Inputs from this size up are moved to the worker rather than copied. */
-const TRANSFER_INPUT_BYTES = 64 * 1024;
+
+/**
+ * A material to post to a worker: its content copied out when it is a view into a larger buffer (the
+ * request's), since posting a view copies all of the buffer under it. (`new Uint8Array`, not `slice`:
+ * a Buffer's slice is another view.)
+ */
+function workerMaterial(material: EvaluableMaterial): EvaluableMaterial {
+  return ownsWholeBuffer(material.content) ? material : { ...material, content: new Uint8Array(material.content) };
+}
+/**
+ * From this size up a material's input is built in the worker, not here (parsing a 1 MiB SBOM's JSON
+ * held the main thread, and every other caller, for milliseconds), and its bytes are moved to the
+ * worker rather than copied. Smaller ones are built here: moving that work measured no gain.
+ */
+const LARGE_INPUT_BYTES = 64 * 1024;
 /** Setup ids handed out in this process (they only need to be unique within it). */
 let setupCount = 0;
 
@@ -487,9 +501,13 @@ export class PolicyEngine {
     if (scripts.length === 0) {
       return { ...outcome, result: mergeResults(policy.name, []), durationMs: performance.now() - started };
     }
-    const input = req.shared ? req.shared.input : evaluableInput(material);
+    // A large material's input is built in the worker (LARGE_INPUT_BYTES says why), unless it is needed
+    // more than once or here afterwards: a batch's shared input, several scripts, raw data.
+    const inWorker = material.content.byteLength >= LARGE_INPUT_BYTES && scripts.length === 1 && !req.includeRawData;
+    const builtHere = req.shared?.input ?? (inWorker ? undefined : evaluableInput(material));
+    const input = builtHere ?? workerMaterial(evaluableMaterial(material));
     // Counted for every policy of a batch too, though built once: at worst it collects sooner.
-    garbage.took(material.content.byteLength + input.byteLength);
+    garbage.took(material.content.byteLength + (builtHere?.byteLength ?? 0));
     const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
     const requested = req.allowedHostnames ?? [];
     if (requested.length > MAX_REQUESTED_HOSTS || requested.some((h) => h.length > MAX_HOST_PATTERN)) {
@@ -550,19 +568,20 @@ export class PolicyEngine {
             })
           : undefined;
         const transfer: TransferListItem[] = host ? [host.channel.port] : [];
-        // The last script may take a large input's memory instead of a copy, when nothing reads it after
-        // (the caller's own buffer, a prepared material's, is never taken: observers read it afterwards;
-        // nor is an input other evaluations share). A small one is copied: a call that transfers
-        // anything carries its whole setup (ScriptPool.run), which costs more than copying a few KiB.
+        // The last script may take a large buffer made for this evaluation instead of a copy, when nothing
+        // reads it after (never the caller's own, which observers read afterwards, nor an input other
+        // evaluations share). A small one is copied: a call that transfers anything runs alone and
+        // carries its whole setup (ScriptPool.run), which costs more than copying a few KiB.
+        const bytes = input instanceof Uint8Array ? input : input.content;
         if (
           i === scripts.length - 1 &&
-          input.byteLength >= TRANSFER_INPUT_BYTES &&
+          bytes.byteLength >= LARGE_INPUT_BYTES &&
           !req.includeRawData &&
           !req.shared &&
-          input !== material.content &&
-          ownsWholeBuffer(input)
+          bytes !== material.content &&
+          ownsWholeBuffer(bytes)
         )
-          transfer.push(input.buffer as ArrayBuffer);
+          transfer.push(bytes.buffer as ArrayBuffer);
         let result: ScriptOutcome;
         const submitted = epochMs();
         try {
@@ -586,7 +605,7 @@ export class PolicyEngine {
         if (req.signal?.aborted) throw cancelled();
         if (!result.ok) throw PolicydError.from(result.error);
         results.push(result.result);
-        if (req.includeRawData) outcome.raw.push({ input, output: result.output ?? EMPTY });
+        if (builtHere && req.includeRawData) outcome.raw.push({ input: builtHere, output: result.output ?? EMPTY });
       }
       return { ...outcome, result: mergeResults(policy.name, results), durationMs: performance.now() - started };
     } finally {

@@ -5,7 +5,7 @@ import { PAGE_BYTES } from '../wasm/memory-limit.js';
 import { discoverFunction } from './discover.js';
 import type { GuestLogs } from './guest-logs.js';
 import { httpFunctions } from './http-client.js';
-import type { ScriptTask } from './protocol.js';
+import type { ReadyTask } from './protocol.js';
 import type { ResetPlan } from '../wasm/resettable.js';
 import { GuestWasi } from './wasi.js';
 
@@ -31,7 +31,7 @@ import { GuestWasi } from './wasi.js';
 
 /** What host functions need of the evaluation in progress (the SDK passes it as the host context). */
 export interface Evaluation {
-  task: ScriptTask;
+  task: ReadyTask;
   logs: GuestLogs;
   /** Status of the last guest HTTP request, for http_status_code. */
   httpStatus: number;
@@ -73,7 +73,7 @@ export class PolicyInstance {
     this.#counted = -(initial?.memory.byteLength ?? 0);
   }
 
-  static make(task: ScriptTask, hostImports: Imports): PolicyInstance {
+  static make(task: ReadyTask, hostImports: Imports): PolicyInstance {
     const wasi = task.useWasi ? new GuestWasi() : undefined;
     const imports = wasi ? { ...hostImports, [WASI_MODULE]: wasi.imports } : hostImports;
     const instance = new WebAssembly.Instance(task.module, imports);
@@ -180,7 +180,7 @@ export class Host {
   /** Kept as long as the host: nothing of the task that made it (its input could be megabytes). */
   private constructor(readonly maxInputBytes: number) {}
 
-  static async create(task: ScriptTask, maxInputBytes: number): Promise<Host> {
+  static async create(task: ReadyTask, maxInputBytes: number): Promise<Host> {
     const self = new Host(maxInputBytes);
     self.#plugin = await createPlugin(
       { wasm: [{ module: task.proxy.module }], config: task.args === undefined ? {} : { args: task.args } },
@@ -207,7 +207,7 @@ export class Host {
   }
 
   /** A policy instance in its new state: the one readied while idle, the last one reset, or one made now. */
-  instance(task: ScriptTask): PolicyInstance {
+  instance(task: ReadyTask): PolicyInstance {
     const ready = this.#next ?? this.#reset();
     this.#next = undefined;
     return ready ?? PolicyInstance.make(task, this.#imports);
@@ -247,7 +247,7 @@ export class Host {
   }
 
   /** While the worker is idle: the instance for the next evaluation. */
-  prepare(task: ScriptTask): void {
+  prepare(task: ReadyTask): void {
     if (this.#next) return;
     try {
       this.#next = this.#reset() ?? PolicyInstance.make(task, this.#imports);
@@ -315,14 +315,14 @@ export class Host {
   }
 }
 
-function keyOf(task: ScriptTask): string {
+function keyOf(task: ReadyTask): string {
   return `${task.instanceKey}\u0000${task.args ?? ''}\u0000${task.logLevel}\u0000${task.maxVarBytes}`;
 }
 
 const hosts = new Map<string, Promise<Host>>();
 
 /** The host for this task's script and args, made if needed (or remade for a larger input). */
-export async function hostFor(task: ScriptTask): Promise<Host> {
+export async function hostFor(task: ReadyTask): Promise<Host> {
   const key = keyOf(task);
   const kept = hosts.get(key);
   hosts.delete(key);

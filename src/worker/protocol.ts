@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorData } from '../errors/policyd-error.js';
+import type { EvaluableMaterial } from '../materials/evaluable-input.js';
 import type { GuestHttpRequest } from '../net/http-fetch.js';
 import type { ModuleFacts } from '../wasm/inspect.js';
 import type { ResetPlan } from '../wasm/resettable.js';
@@ -53,8 +54,11 @@ export interface ScriptSetup {
 export interface ScriptCall {
   /** The setup's id, or the setup itself for a worker that may not have it yet (engine/pool.ts). */
   setup: string | ScriptSetup;
-  /** The exact Extism input bytes. */
-  input: Uint8Array;
+  /**
+   * The exact Extism input bytes, or the material to build them from, which the worker does
+   * (materials/evaluable-input.ts): the main thread then never parses a material's JSON.
+   */
+  input: Uint8Array | EvaluableMaterial;
   /** JSON for Extism config key "args"; absent when there are no args, as in Chainloop. */
   args?: string;
   includeRawOutput: boolean;
@@ -79,8 +83,11 @@ export const RETIRED_SETUPS_CHANNEL = 'wasm-policyd:retired-setups';
 /** A worker's answer to a call naming a setup it does not have: the pool sends the call again with it. */
 export const UNKNOWN_SETUP = 'unknown-setup';
 
-/** One evaluation as a worker runs it: its setup and its call, together. */
+/** One evaluation as a worker receives it: its setup and its call, together. */
 export type ScriptTask = Omit<ScriptSetup, 'id'> & Omit<ScriptCall, 'setup'>;
+
+/** One evaluation as a worker runs it: its input built. */
+export type ReadyTask = ScriptTask & { input: Uint8Array };
 
 /** Epoch milliseconds (fractional; comparable across threads): when the worker started, instantiated, finished. */
 export interface ScriptTimings {

@@ -1,12 +1,13 @@
 import { garbage } from '../runtime/garbage-budget.js';
 import { epochMs } from '../telemetry/clock.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
-import type { ErrorData } from '../errors/policyd-error.js';
+import { PolicydError, errorMessage, type ErrorData } from '../errors/policyd-error.js';
+import { buildEvaluableInput } from '../materials/evaluable-input.js';
 import { classifyGuestError } from './errors.js';
 import { GuestLogs } from './guest-logs.js';
 import { hostFor, type Host, type PolicyInstance } from './instances.js';
 import { parseOutput } from './output.js';
-import type { ScriptOutcome, ScriptTask } from './protocol.js';
+import type { ReadyTask, ScriptOutcome, ScriptTask } from './protocol.js';
 
 /**
  * A guest that trapped with its memory more than half way to the cap most likely failed to grow it
@@ -21,9 +22,18 @@ function nearMemoryCap(instance: PolicyInstance, limitPages: number): boolean {
  * Extism host (no guest state survives an evaluation: src/worker/instances.ts), `Execute` called with
  * the material, the output parsed by Chainloop's rules.
  */
-export default async function runScript(task: ScriptTask): Promise<ScriptOutcome> {
-  if (!task.timed) return evaluate(task);
+export default async function runScript(received: ScriptTask): Promise<ScriptOutcome> {
   const started = epochMs();
+  let task: ReadyTask;
+  try {
+    // In place: the task keeps its shape, which the worker's hot code has seen every time.
+    if (!(received.input instanceof Uint8Array)) received.input = buildEvaluableInput(received.input);
+    task = received as ReadyTask;
+  } catch (err) {
+    const error = err instanceof PolicydError ? err : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`);
+    return { ok: false, error: error.toData(), logs: [] };
+  }
+  if (!task.timed) return evaluate(task);
   let instantiated = started;
   const outcome = await evaluate(task, () => {
     instantiated = epochMs();
@@ -31,7 +41,7 @@ export default async function runScript(task: ScriptTask): Promise<ScriptOutcome
   return { ...outcome, timings: { started, instantiated, finished: epochMs() } };
 }
 
-async function evaluate(task: ScriptTask, onInstantiated?: () => void): Promise<ScriptOutcome> {
+async function evaluate(task: ReadyTask, onInstantiated?: () => void): Promise<ScriptOutcome> {
   const logs = new GuestLogs(task.maxLogEntries);
   const fail = (error: ErrorData): ScriptOutcome => ({ ok: false, error, logs: logs.finish() });
   let host: Host | undefined;

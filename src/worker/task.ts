@@ -1,6 +1,6 @@
 import { DEFAULTS, MiB } from '../config/defaults.js';
 import type { ModuleFacts } from '../wasm/inspect.js';
-import type { ScriptSetup, ScriptTask } from './protocol.js';
+import type { ReadyTask, ScriptSetup } from './protocol.js';
 
 /** What a setup needs besides its compiled module; limits left out take the daemon's defaults. */
 export type SetupFields = Pick<ScriptSetup, 'id' | 'instanceKey' | 'policyName' | 'logLevel'> &
@@ -30,8 +30,8 @@ export function scriptSetup(facts: ModuleFacts, fields: SetupFields): ScriptSetu
 /** A whole task for running a worker's evaluation in process (benchmark, tests). */
 export function scriptTask(
   facts: ModuleFacts,
-  fields: Omit<SetupFields, 'id'> & Pick<ScriptTask, 'input'> & Partial<Pick<ScriptTask, 'args' | 'includeRawOutput' | 'allowedHosts'>>,
-): ScriptTask {
+  fields: Omit<SetupFields, 'id'> & Pick<ReadyTask, 'input'> & Partial<Pick<ReadyTask, 'args' | 'includeRawOutput' | 'allowedHosts'>>,
+): ReadyTask {
   const { input, args, includeRawOutput = false, allowedHosts = [], ...setup } = fields;
   return { ...scriptSetup(facts, { id: '', ...setup }), input, args, includeRawOutput, allowedHosts };
 }

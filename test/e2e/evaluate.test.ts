@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { Isolation, MaterialKind, type EvaluateResponse } from '../../src/gen/policyengine/v1/engine_pb.js';
+import { evaluableInput } from '../../src/materials/evaluable.js';
 import { errorInfo, grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { embeddedDocument, exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
@@ -278,6 +279,22 @@ describe('Evaluate: arguments reach the guest as Chainloop passes them', () => {
     const { input } = await echo(d.tcp, 'echo-open', {});
     assert.deepEqual(input.elements, [1]);
     assert.equal(input.chainloop_metadata.name, 'm');
+  });
+
+  it('gives the guest the same input when the worker builds it (materials of 64 KiB and more)', async () => {
+    const material = {
+      content: Buffer.from(JSON.stringify({ components: Array.from({ length: 8000 }, (_, i) => ({ n: i })) })),
+      kind: MaterialKind.EVIDENCE,
+      name: 'large',
+      annotations: { team: 'red' },
+    };
+    assert.ok(material.content.byteLength >= 64 * 1024);
+    const res = await d.unix.evaluate({ policy: 'echo-open', material });
+    assert.equal(res.result!.violations[1]!.message, Buffer.from(evaluableInput(material)).toString());
+    await assert.rejects(
+      d.unix.evaluate({ policy: 'echo-open', material: { ...material, content: Buffer.concat([material.content, Buffer.from('}')]) } }),
+      grpcError(status.INVALID_ARGUMENT, 'INVALID_MATERIAL', /^failed to parse input: EVIDENCE material is not valid JSON/),
+    );
   });
 
   it('gives a prepared material to the guest byte for byte', async () => {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { compilePolicyModule } from '../../src/wasm/inspect.js';
 import { GuestLogs } from '../../src/worker/guest-logs.js';
 import { Host, hostFor } from '../../src/worker/instances.js';
-import type { ScriptTask } from '../../src/worker/protocol.js';
+import type { ReadyTask } from '../../src/worker/protocol.js';
 import { scriptTask } from '../../src/worker/task.js';
 import { BLOCK_FUNCTION, wat } from '../helpers/wat.js';
 
@@ -83,7 +83,7 @@ const observer = (tableSet: boolean) => `(module
     (call $output_set (call $block (i32.const 1024) (i32.sub (global.get $out) (i32.const 1024))) (i64.extend_i32_u (i32.sub (global.get $out) (i32.const 1024))))
     (i32.const 0)))`;
 
-async function observerTask(input: number, args?: string, tableSet = false): Promise<ScriptTask> {
+async function observerTask(input: number, args?: string, tableSet = false): Promise<ReadyTask> {
   const facts = await compilePolicyModule(await wat(observer(tableSet)), 'observer', 512);
   return scriptTask(facts, {
     instanceKey: `observer${tableSet}`,
@@ -99,7 +99,7 @@ async function observerTask(input: number, args?: string, tableSet = false): Pro
 const hex = (bytes: Uint8Array | null) => Buffer.from(bytes ?? []).toString('hex');
 
 /** One evaluation's observations, or the error it ended with (the guest traps on bit 7). */
-const observe = (host: Host, task: ScriptTask): Promise<string> =>
+const observe = (host: Host, task: ReadyTask): Promise<string> =>
   host
     .execute(host.instance(task), { task, logs: new GuestLogs(10), httpStatus: 0, hostCalls: 0 })
     .then(hex, (err: Error) => `error: ${err.message}`);
