@@ -18,6 +18,23 @@ async function loadBasics(d: Daemon): Promise<void> {
   await d.tcp.loadPolicy({ source: { case: 'policyDocument', value: document }, scripts });
 }
 
+/** A daemon with one worker and the basic policies, given to `body`, then stopped. */
+async function withOneWorker(body: (d: Daemon) => Promise<void>): Promise<void> {
+  const d = await startDaemon({ threads: 1 });
+  try {
+    await loadBasics(d);
+    await body(d);
+  } finally {
+    await d.stop();
+  }
+}
+
+/** An evaluation that passes, with time enough to wait for the worker. */
+async function passes(d: Daemon): Promise<void> {
+  const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}'), options: { timeoutMs: 20_000 } });
+  assert.deepEqual(res.result!.violations, []);
+}
+
 describe('deadlines', () => {
   let d: Daemon;
   before(async () => {
@@ -35,25 +52,15 @@ describe('deadlines', () => {
     for (const res of await Promise.all(others)) assert.deepEqual(res.result!.violations, []);
   });
 
-  it("frees the worker when the client's own deadline passes", async () => {
-    const single = await startDaemon({ threads: 1 });
-    try {
-      await loadBasics(single);
+  it("frees the worker when the client's own deadline passes", () =>
+    withOneWorker(async (d) => {
       await assert.rejects(
-        single.tcp.evaluate({ policy: 'spin', material: evidence() }, { deadlineMs: 300 }),
+        d.tcp.evaluate({ policy: 'spin', material: evidence() }, { deadlineMs: 300 }),
         (err: { code?: number }) => err.code === status.DEADLINE_EXCEEDED,
       );
       // With one worker, this only completes if the spinning guest was stopped.
-      const res = await single.tcp.evaluate({
-        policy: 'simple-validation',
-        material: evidence('{"message":"ok"}'),
-        options: { timeoutMs: 20_000 },
-      });
-      assert.deepEqual(res.result!.violations, []);
-    } finally {
-      await single.stop();
-    }
-  });
+      await passes(d);
+    }));
 });
 
 /** A guest that busy-waits `ms` on WASI's monotonic clock, then returns. */
@@ -67,32 +74,20 @@ const busy = (ms: number) => `(module
     (i32.const 0)))`;
 
 describe('cancellation', () => {
-  it('frees the worker when the client cancels', async () => {
-    const d = await startDaemon({ threads: 1 });
-    try {
-      await loadBasics(d);
+  it('frees the worker when the client cancels', () =>
+    withOneWorker(async (d) => {
       const started = d.engine.pool.workersStarted;
       const cancel = new AbortController();
       const spinning = d.tcp.evaluate({ policy: 'spin', material: evidence() }, { signal: cancel.signal });
       setTimeout(() => cancel.abort(), 300);
       await assert.rejects(spinning, (err: { code?: number }) => err.code === status.CANCELLED);
       // With one worker, this only completes if the cancelled guest was stopped.
-      const res = await d.tcp.evaluate({
-        policy: 'simple-validation',
-        material: evidence('{"message":"ok"}'),
-        options: { timeoutMs: 20_000 },
-      });
-      assert.deepEqual(res.result!.violations, []);
+      await passes(d);
       assert.equal(d.engine.pool.workersStarted, started + 1, 'the spinning guest was stopped with its worker');
-    } finally {
-      await d.stop();
-    }
-  });
+    }));
 
-  it('lets a cancelled evaluation that ends within the grace end, keeping its worker', async () => {
-    const d = await startDaemon({ threads: 1 });
-    try {
-      await loadBasics(d);
+  it('lets a cancelled evaluation that ends within the grace end, keeping its worker', () =>
+    withOneWorker(async (d) => {
       await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await wat(busy(30)) }, name: 'busy' });
       const started = d.engine.pool.workersStarted;
       for (let i = 0; i < 3; i++) {
@@ -101,38 +96,25 @@ describe('cancellation', () => {
         setTimeout(() => cancel.abort(), 10);
         await assert.rejects(running, (err: { code?: number }) => err.code === status.CANCELLED);
       }
-      const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}') });
-      assert.deepEqual(res.result!.violations, []);
+      await passes(d);
       assert.equal(d.engine.pool.workersStarted, started, 'no worker was stopped');
-    } finally {
-      await d.stop();
-    }
-  });
+    }));
 });
 
 describe('evaluations waiting in a worker (DEFAULTS.tasksPerWorker)', () => {
-  it('sends again, not lost, the evaluations waiting behind one that is stopped with its worker', async () => {
-    const d = await startDaemon({ threads: 1 });
-    try {
-      await loadBasics(d);
+  it('sends again, not lost, the evaluations waiting behind one that is stopped with its worker', () =>
+    withOneWorker(async (d) => {
       const started = d.engine.pool.workersStarted;
       const spin = d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 400 } });
       // With one worker these wait in it, behind the spinning guest.
-      const behind = Array.from({ length: 3 }, () =>
-        d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"ok"}'), options: { timeoutMs: 20_000 } }),
-      );
+      const behind = Array.from({ length: 3 }, () => passes(d));
       await assert.rejects(spin, grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT', TIMEOUT));
-      for (const res of await Promise.all(behind)) assert.deepEqual(res.result!.violations, []);
+      await Promise.all(behind);
       assert.equal(d.engine.pool.workersStarted, started + 1, 'one worker stopped, for the spinning guest');
-    } finally {
-      await d.stop();
-    }
-  });
+    }));
 
-  it('never starts an evaluation stopped while it waits in a worker', async () => {
-    const d = await startDaemon({ threads: 1 });
-    try {
-      await loadBasics(d);
+  it('never starts an evaluation stopped while it waits in a worker', () =>
+    withOneWorker(async (d) => {
       await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await wat(busy(300)) }, name: 'busy' });
       const started = d.engine.pool.workersStarted;
       const first = d.tcp.evaluate({ policy: 'busy', material: evidence() });
@@ -145,17 +127,9 @@ describe('evaluations waiting in a worker (DEFAULTS.tasksPerWorker)', () => {
       await assert.rejects(waiting, (err: { code?: number }) => err.code === status.CANCELLED);
       // It ran to its end: a guest that sets no output.
       await assert.rejects(first, (err: { reason?: string }) => err.reason === 'INVALID_OUTPUT');
-      const res = await d.tcp.evaluate({
-        policy: 'simple-validation',
-        material: evidence('{"message":"ok"}'),
-        options: { timeoutMs: 20_000 },
-      });
-      assert.deepEqual(res.result!.violations, []);
+      await passes(d);
       assert.equal(d.engine.pool.workersStarted, started, 'no worker was stopped');
-    } finally {
-      await d.stop();
-    }
-  });
+    }));
 });
 
 describe('back-pressure', () => {
