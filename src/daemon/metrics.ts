@@ -57,7 +57,7 @@ export class DaemonMetrics implements EngineObserver {
     });
     new Gauge({
       name: 'policyd_pool_utilization',
-      help: 'Share of worker time spent evaluating (0-1)',
+      help: "Share of the pool workers' time spent busy (0-1): their event loops' utilization, each since it started",
       registers: [this.registry],
       collect() {
         this.set(engine.pool.utilization);
