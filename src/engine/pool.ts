@@ -24,6 +24,14 @@ const WORKER = new URL('../worker/entry.js', import.meta.url).href;
 /** What a pool worker's V8 heap may take (DEFAULTS.workerYoungGenerationMb says why). */
 export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: DEFAULTS.workerYoungGenerationMb } as const;
 
+/** What `#queued` answers for a call whose worker was lost before the call's turn came: it may be sent again. */
+const NEVER_STARTED = Symbol('never started');
+/**
+ * Times a call that never started is sent again. Each time, an evaluation ahead of it on its worker was
+ * stopped or crashed; the bound only ends a loop of workers lost before they start anything.
+ */
+const MAX_RESENDS = 8;
+
 /**
  * The worker running a call stopped (a crash, an exit); piscina starts another. The worker entry answers
  * every guest failure as an outcome, so this is the thread itself. The call may be retried.
@@ -107,10 +115,12 @@ export class ScriptPool {
     this.#inFlight++;
     try {
       if (transferList.length > 0) return (await this.#alone({ ...call, setup }, signal, transferList)) as ScriptOutcome;
-      for (let attempt = 0, named: ScriptCall['setup'] = setup.id; ; attempt++) {
-        const answer = await this.#queued({ ...call, setup: named }, signal, attempt === 0);
-        if (answer !== UNKNOWN_SETUP) return answer;
-        named = setup;
+      let named: ScriptCall['setup'] = setup.id;
+      for (let resent = 0; ; ) {
+        const answer = await this.#queued({ ...call, setup: named }, signal);
+        if (answer === UNKNOWN_SETUP) named = setup;
+        else if (answer !== NEVER_STARTED) return answer;
+        else if (++resent > MAX_RESENDS) throw workerLost(new Error(`its worker was lost before it started, ${resent} times`));
       }
     } finally {
       this.#inFlight--;
@@ -129,9 +139,9 @@ export class ScriptPool {
 
   /**
    * A call that may queue in a worker. Stopping it marks its slot: skipped if it has not started,
-   * its worker terminated if it has. `resend`: whether a call that never started may be sent again.
+   * its worker terminated if it has. NEVER_STARTED: its worker was lost before its turn came.
    */
-  async #queued(call: ScriptCall, signal: AbortSignal, resend: boolean): Promise<ScriptOutcome | typeof UNKNOWN_SETUP> {
+  async #queued(call: ScriptCall, signal: AbortSignal): Promise<ScriptOutcome | typeof UNKNOWN_SETUP | typeof NEVER_STARTED> {
     if (signal.aborted) throw signal.reason;
     const slot = this.#board.acquire();
     if (slot === undefined) return this.#alone(call, signal, []);
@@ -153,7 +163,7 @@ export class ScriptPool {
       const settled = await Promise.race([answer, aborted]);
       // SKIPPED answers only a call already given up, whose race `aborted` has won.
       if ('outcome' in settled) return settled.outcome as ScriptOutcome | typeof UNKNOWN_SETUP;
-      if (settled.neverStarted && resend) return this.#queued(call, signal, false);
+      if (settled.neverStarted) return NEVER_STARTED;
       throw workerLost(settled.error);
     } finally {
       signal.removeEventListener('abort', onAbort!);

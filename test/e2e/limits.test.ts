@@ -7,6 +7,7 @@ import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
+import { prng } from '../helpers/random.js';
 import { wat } from '../helpers/wat.js';
 
 const evidence = (content = '{}') => ({ content: Buffer.from(content), kind: MaterialKind.EVIDENCE });
@@ -130,6 +131,54 @@ describe('evaluations waiting in a worker (DEFAULTS.tasksPerWorker)', () => {
       await passes(d);
       assert.equal(d.engine.pool.workersStarted, started, 'no worker was stopped');
     }));
+});
+
+describe('evaluations that stop, queue and are cancelled, mixed at random', () => {
+  const SEED = Number(process.env.MIX_SEED ?? Date.now() % 1_000_000);
+  it(`answers every call as its kind says, loses no worker for good, and keeps serving (seed ${SEED})`, async () => {
+    const d = await startDaemon({ threads: 2 });
+    try {
+      await loadBasics(d);
+      await d.tcp.loadPolicy({ source: { case: 'wasmModule', value: await wat(busy(20)) }, name: 'busy' });
+      const random = prng(SEED);
+      const started = d.engine.pool.workersStarted;
+      let mayStop = 0;
+      const call = (): Promise<void> => {
+        const kind = Math.floor(random() * 4);
+        if (kind === 0) return passes(d);
+        if (kind === 1) {
+          // Runs to its end: a guest that sets no output.
+          return assert.rejects(
+            d.tcp.evaluate({ policy: 'busy', material: evidence() }),
+            (err: { reason?: string }) => err.reason === 'INVALID_OUTPUT',
+          );
+        }
+        mayStop++;
+        if (kind === 2) {
+          return assert.rejects(
+            d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 100 + Math.floor(random() * 200) } }),
+            grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT'),
+          );
+        }
+        // Cancelled at a random moment: a spinning guest can only end so; a busy one may have answered first.
+        const policy = random() < 0.5 ? 'spin' : 'busy';
+        const cancel = new AbortController();
+        setTimeout(() => cancel.abort(), Math.floor(random() * 80));
+        return assert.rejects(
+          d.tcp.evaluate({ policy, material: evidence() }, { signal: cancel.signal }),
+          (err: { code?: number; reason?: string }) =>
+            err.code === status.CANCELLED || (policy === 'busy' && err.reason === 'INVALID_OUTPUT'),
+        );
+      };
+      // Waves of 8: within the default queue (8 per worker), so nothing is refused as OVERLOADED.
+      for (let wave = 0; wave < 12; wave++) await Promise.all(Array.from({ length: 8 }, call));
+      await passes(d);
+      const stopped = d.engine.pool.workersStarted - started;
+      assert.ok(stopped <= mayStop, `${stopped} workers started for ${mayStop} evaluations that could stop one`);
+    } finally {
+      await d.stop();
+    }
+  });
 });
 
 describe('back-pressure', () => {
