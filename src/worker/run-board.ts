@@ -16,7 +16,7 @@ import { threadId, workerData } from 'node:worker_threads';
  */
 
 /** Slot states; any positive value is the id of the thread running the task. */
-export const NOT_STARTED = 0;
+const NOT_STARTED = 0;
 const SKIP = -1;
 const STOPPING = -2;
 const DONE = -3;
