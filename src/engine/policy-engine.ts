@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { BroadcastChannel, type TransferListItem } from 'node:worker_threads';
 import { MaterialKind } from '../gen/policyengine/v1/engine_pb.js';
 import { DEFAULTS, MiB } from '../config/defaults.js';
-import { PolicydError, errorMessage } from '../errors/policyd-error.js';
+import { PolicydError } from '../errors/policyd-error.js';
 import { timeoutMessage } from '../errors/chainloop-messages.js';
 import type { EvaluableMaterial } from '../materials/evaluable-input.js';
 import { evaluableInput, evaluableMaterial, type MaterialInput, type SharedEvaluableInput } from '../materials/evaluable.js';
@@ -468,10 +468,7 @@ export class PolicyEngine {
       if (span) endSpan(span);
       return result;
     } catch (err) {
-      const error =
-        err instanceof PolicydError
-          ? err.forPolicy(policy.name)
-          : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`, { policy: policy.name });
+      const error = PolicydError.of(err).forPolicy(policy.name);
       this.#report({ ...event, outcome: error.reason, seconds: (performance.now() - started) / 1000, error });
       if (span) endSpan(span, error);
       throw error;

@@ -112,6 +112,11 @@ export class PolicydError extends Error {
     return new PolicydError(data.reason, data.message, data.metadata);
   }
 
+  /** Any thrown value as the error a caller gets: a PolicydError as it is, anything else INTERNAL. */
+  static of(err: unknown): PolicydError {
+    return err instanceof PolicydError ? err : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`);
+  }
+
   toData(): ErrorData {
     return { reason: this.reason, message: this.message, metadata: this.metadata };
   }

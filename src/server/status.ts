@@ -3,7 +3,7 @@ import { anyPack } from '@bufbuild/protobuf/wkt';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ErrorInfoSchema } from '../gen/google/rpc/error_details_pb.js';
 import { StatusSchema, type Status } from '../gen/google/rpc/status_pb.js';
-import { PolicydError, errorMessage } from '../errors/policyd-error.js';
+import { PolicydError } from '../errors/policyd-error.js';
 
 export const ERROR_DOMAIN = 'policyengine.v1';
 
@@ -20,7 +20,7 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
 
 /** The google.rpc.Status of an error: its code, message and ErrorInfo (also one batch item's error). */
 export function statusOf(err: unknown): Status {
-  const e = err instanceof PolicydError ? err : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`);
+  const e = PolicydError.of(err);
   const info = create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN, metadata: e.metadata });
   return create(StatusSchema, { code: e.code, message: e.message, details: [anyPack(ErrorInfoSchema, info)] });
 }

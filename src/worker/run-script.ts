@@ -1,7 +1,7 @@
 import { garbage } from '../runtime/garbage-budget.js';
 import { epochMs } from '../telemetry/clock.js';
 import { PAGE_BYTES } from '../wasm/memory-limit.js';
-import { PolicydError, errorMessage, type ErrorData } from '../errors/policyd-error.js';
+import { PolicydError, type ErrorData } from '../errors/policyd-error.js';
 import { buildEvaluableInput } from '../materials/evaluable-input.js';
 import { classifyGuestError } from './errors.js';
 import { GuestLogs } from './guest-logs.js';
@@ -30,8 +30,7 @@ export default async function runScript(received: ScriptTask): Promise<ScriptOut
     if (!(received.input instanceof Uint8Array)) received.input = buildEvaluableInput(received.input);
     task = received as ReadyTask;
   } catch (err) {
-    const error = err instanceof PolicydError ? err : new PolicydError('INTERNAL', `internal error: ${errorMessage(err)}`);
-    return { ok: false, error: error.toData(), logs: [] };
+    return { ok: false, error: PolicydError.of(err).toData(), logs: [] };
   }
   if (!task.timed) return evaluate(task);
   let instantiated = started;
