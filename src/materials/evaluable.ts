@@ -24,18 +24,22 @@ export function evaluableMaterial(material: MaterialInput): EvaluableMaterial {
       'needs a projection to JSON that this daemon does not perform; convert it to JSON and send it with material.prepared set',
     );
   }
-  const form: EvaluableMaterial['form'] = material.prepared
-    ? 'prepared'
-    : material.kind === MaterialKind.STRING
-      ? 'string'
-      : material.kind === MaterialKind.CONTAINER_IMAGE
-        ? 'image'
-        : isContentless(material.kind)
-          ? 'reference'
-          : material.kind === MaterialKind.ATTESTATION
-            ? 'attestation'
-            : 'json';
-  return { content: material.content, name: material.name || 'material', kindName: kind, annotations: material.annotations, form };
+  return {
+    content: material.content,
+    name: material.name || 'material',
+    kindName: kind,
+    annotations: material.annotations,
+    form: formOf(material),
+  };
+}
+
+/** How the material's kind makes its content into the input (EvaluableMaterial['form'] lists them). */
+function formOf(material: MaterialInput): EvaluableMaterial['form'] {
+  if (material.prepared) return 'prepared';
+  if (material.kind === MaterialKind.STRING) return 'string';
+  if (material.kind === MaterialKind.CONTAINER_IMAGE) return 'image';
+  if (isContentless(material.kind)) return 'reference';
+  return material.kind === MaterialKind.ATTESTATION ? 'attestation' : 'json';
 }
 
 /** The exact bytes a policy receives as its Extism input (materials/evaluable-input.ts says how). */

@@ -5,7 +5,8 @@ import { DEFAULTS, MiB } from '../config/defaults.js';
  * When a thread of the daemon collects its garbage.
  *
  * An evaluation leaves memory outside the V8 heap behind: the guest's linear memory (all of a new
- * instance's, what a reset one grew by), the material and the input built from it, the Extism SDK's copies, guest HTTP bodies.
+ * instance's, what a reset one grew by), the material and the input built from it, the Extism SDK's
+ * copies, guest HTTP bodies.
  * By default V8 answers each 64 MB of such "external" memory with a mark-compact that it runs
  * incrementally, beside the evaluations, with concurrent marking on its helper threads: for Chainloop's
  * TinyGo policy one every ~250 evaluations per worker, and a third of the daemon's CPU per evaluation
