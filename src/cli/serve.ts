@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { loadConfig, renderConfig } from '../config/load.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { errorMessage } from '../errors/policyd-error.js';
+import { daemonLogger } from '../telemetry/logger.js';
 import { settingFlags } from './settings-options.js';
 
 function configFrom(command: Command) {
@@ -17,16 +17,7 @@ export function runConfig(command: Command): void {
 /** `wasm-policyd serve`: start, turn ready, drain on SIGTERM/SIGINT and exit 0. */
 export async function runServe(command: Command): Promise<void> {
   const config = configFrom(command);
-  const logger = pino(
-    {
-      level: config.log.level,
-      base: { service: 'wasm-policyd' },
-      // What log pipelines (Loki, Elasticsearch, Cloud Logging) read without a parser: ISO time and level names.
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    pino.destination(2),
-  );
+  const logger = daemonLogger(config.log.level, config.log.maxBufferedKb);
   const daemon = await startDaemon(config, logger).catch((err: unknown) => {
     logger.fatal({ error: errorMessage(err) }, 'cannot start');
     throw err;
@@ -39,8 +30,7 @@ export async function runServe(command: Command): Promise<void> {
     daemon.stop().then(
       () => {
         logger.info('stopped');
-        logger.flush();
-        process.exit(0);
+        process.exit(0); // pino writes out what is buffered on exit
       },
       (err: unknown) => {
         logger.error({ error: errorMessage(err) }, 'shutdown failed');

@@ -60,7 +60,7 @@ export const DEFAULTS = {
     maxSessionMemoryMb: 10,
     maxConnectionIdleMs: 300_000,
   },
-  log: { maxLinesPerSecond: 2000 },
+  log: { maxLinesPerSecond: 2000, maxBufferedKb: 4096 },
 } as const;
 
 export const MiB = 2 ** 20;

@@ -101,6 +101,7 @@ export const configSchema = z.strictObject({
       /** Decision-line fields replaced by "[masked]" (pino redact paths: args.token, violations, caller.subject…). */
       decisionMask: z.array(z.string().min(1)).default([]),
       maxLinesPerSecond: positive.default(DEFAULTS.log.maxLinesPerSecond),
+      maxBufferedKb: positive.default(DEFAULTS.log.maxBufferedKb),
     })
     .prefault({}),
   grpc: z

@@ -180,6 +180,11 @@ export const SETTINGS: Setting[] = [
     type: 'number',
     description: 'evaluation log lines (decisions and guest logs) written per second; the rest are dropped and counted',
   },
+  {
+    path: 'log.maxBufferedKb',
+    type: 'number',
+    description: 'log output held while stderr is not being read; lines beyond it are dropped and counted, never waited for',
+  },
   { path: 'grpc.keepaliveTimeMs', type: 'number', description: 'server keepalive ping interval' },
   { path: 'grpc.maxConnectionAgeMs', type: 'number', description: 'close connections after this long so clients rebalance (0: never)' },
   { path: 'grpc.maxConcurrentStreams', type: 'number', description: 'concurrent calls per HTTP/2 connection' },
