@@ -411,20 +411,20 @@ export class PolicyEngine {
 
   /**
    * Why an evaluation arriving now would be refused, if it would — the queue is full, or the event loop
-   * is late and no worker is idle — reported to the observers. Asked by the server before it reads a
-   * request (`req` absent: no policy name yet; src/server/admission.ts), so that refusing costs no
-   * decoding, and again by evaluate().
+   * is late and no worker is idle — reported to the observers. Asked by the server before it decodes a
+   * request (`req` absent: no policy name yet; `admitted`: calls it let through that have not reached
+   * the pool yet; src/server/admission.ts), so that refusing costs no decoding, and again by evaluate().
    */
-  refusal(req?: EvaluationRequest): PolicydError | undefined {
+  refusal(req?: EvaluationRequest, admitted = 0): PolicydError | undefined {
     // A late event loop refuses only work that would wait: with a worker idle, refusing it too left the
     // workers idle under overload (accepted goodput fell to a fifth of capacity, bench/RESULTS.md).
     const refused =
-      this.#lag && this.#lag.lagMs > this.#maxLagMs && !this.pool.hasIdleWorker
+      this.#lag && this.#lag.lagMs > this.#maxLagMs && !this.pool.hasIdleWorker(admitted)
         ? new PolicydError(
             'OVERLOADED',
             `the daemon is saturated (event loop ${Math.round(this.#lag.lagMs)} ms late); retry with backoff or add replicas`,
           )
-        : this.pool.refusal();
+        : this.pool.refusal(admitted);
     if (refused) {
       // Labelled with a loaded policy's name only: a client's arbitrary string must not become a label value.
       const policy = (req && this.#registry.get(req.policy)?.name) ?? UNKNOWN_POLICY;

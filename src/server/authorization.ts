@@ -138,10 +138,8 @@ export class Authorizer {
 
   /** The interceptor that applies `check` before the request message is decoded. */
   interceptor(): ServerInterceptor {
-    return earlyRefusal(
-      new Set(REQUIRED.keys()),
-      (path, metadata, call) => this.check(path, metadata, call.getAuthContext().sslPeerCertificate),
-      { readToEnd: false },
+    return earlyRefusal(new Set(REQUIRED.keys()), (path, metadata, call) =>
+      this.check(path, metadata, call.getAuthContext().sslPeerCertificate),
     );
   }
 }

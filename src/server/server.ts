@@ -71,7 +71,7 @@ export class PolicyServer {
         Boolean(options.tls?.clientCa),
       );
     this.server = new Server({
-      interceptors: [authorizer.interceptor(), admissionInterceptor(() => engine.refusal())],
+      interceptors: [authorizer.interceptor(), admissionInterceptor((admitted) => engine.refusal(undefined, admitted))],
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULTS.maxReceiveMb * MiB,
       'grpc.max_send_message_length': -1,
       'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? DEFAULTS.grpc.keepaliveTimeMs,

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, credentials, type ServiceError, status } from '@grpc/grpc-js';
-import { MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { EvaluateRequestSchema, MaterialKind } from '../../src/gen/policyengine/v1/engine_pb.js';
 import { grpcError, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { exampleRequest } from '../helpers/documents.js';
 import { example, exampleMaterial, fixture } from '../helpers/paths.js';
@@ -216,6 +218,71 @@ describe('back-pressure', () => {
       await Promise.all([running, queued]);
       const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') });
       assert.deepEqual(res.result!.violations, []);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe('admission of a burst', () => {
+  it('refuses the calls of one burst beyond the queue before decoding them, counting those let through before it', async () => {
+    const d = await startDaemon({ threads: 1, maxQueue: 1 });
+    try {
+      await loadBasics(d);
+      // Ten calls on one connection whose streams end only after every message has arrived (as from a
+      // client or proxy that ends a stream in a frame of its own), so the daemon judges every message
+      // before any handler runs. Two spinning evaluations fill the worker and the queue; the eight after
+      // them are bytes that decode to no request: one judged by the empty queue and let through would be
+      // answered INVALID_REQUEST by its handler, not OVERLOADED.
+      const spin = toBinary(
+        EvaluateRequestSchema,
+        create(EvaluateRequestSchema, { policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }),
+      );
+      const messages = [spin, spin, ...Array.from({ length: 8 }, () => new Uint8Array([0xff, 0xff, 0xff]))];
+      const session = connect(`http://${d.tcpAddress}`);
+      const calls = messages.map((message) => {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/policyengine.v1.PolicyEngineService/Evaluate',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        const frame = Buffer.alloc(5 + message.length);
+        frame.writeUInt32BE(message.length, 1);
+        frame.set(message, 5);
+        stream.write(frame);
+        return stream;
+      });
+      const answers = calls.map(
+        (stream) =>
+          new Promise<{ status: number; message: string }>((resolve, reject) => {
+            stream.on('trailers', (t) =>
+              resolve({ status: Number(t['grpc-status']), message: decodeURIComponent(String(t['grpc-message'])) }),
+            );
+            stream.on('response', (h) => {
+              if (h['grpc-status'] !== undefined)
+                resolve({ status: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'])) });
+            });
+            stream.on('error', reject);
+            stream.resume();
+          }),
+      );
+      await new Promise((r) => setTimeout(r, 100)); // the messages arrive; ended at once, they would come with their ends
+      for (const stream of calls) stream.end();
+      const [first, second, ...rest] = await Promise.all(answers);
+      session.close();
+      assert.equal(first!.status, status.DEADLINE_EXCEEDED, first!.message);
+      assert.equal(second!.status, status.DEADLINE_EXCEEDED, second!.message);
+      for (const refused of rest) {
+        assert.equal(refused.status, status.RESOURCE_EXHAUSTED, refused.message);
+        assert.match(refused.message, /the evaluation queue is full/);
+      }
+      // Nothing is left counted: the queue takes two again.
+      const again = await Promise.all([
+        d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') }),
+        d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"y"}') }),
+      ]);
+      for (const res of again) assert.deepEqual(res.result!.violations, []);
     } finally {
       await d.stop();
     }
