@@ -4,13 +4,13 @@
  * callers. Checked in a server interceptor on the call's metadata, before its message is read, so a
  * caller without the role costs no decoding. Health and reflection stay open for probes.
  */
-import type { Metadata, ServerInterceptor } from '@grpc/grpc-js';
+import { type Metadata, ServerInterceptingCall, type ServerInterceptor, ServerListenerBuilder } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { PolicyEngineService } from '../gen/policyengine/v1/engine_pb.js';
 import { PolicydError } from '../errors/policyd-error.js';
 import { isLocalAddress } from './credentials.js';
-import { earlyRefusal } from './early-refusal.js';
+import { toServiceError } from './status.js';
 
 export type Role = 'evaluate' | 'admin';
 export type AnonymousRole = Role | 'none';
@@ -136,10 +136,27 @@ export class Authorizer {
     return undefined;
   }
 
-  /** The interceptor that applies `check` before the request message is decoded. */
+  /**
+   * The interceptor that applies `check` to a call's metadata, before its message is read. A refusal
+   * goes at once: the message of a caller that may not make the call is not worth reading, and if it
+   * goes on sending, its connection may go (admission, which refuses callers that may come back later,
+   * waits for theirs: src/server/admission.ts).
+   */
   interceptor(): ServerInterceptor {
-    return earlyRefusal(new Set(REQUIRED.keys()), (path, metadata, call) =>
-      this.check(path, metadata, call.getAuthContext().sslPeerCertificate),
-    );
+    return (method, call) => {
+      if (!REQUIRED.has(method.path)) return new ServerInterceptingCall(call);
+      return new ServerInterceptingCall(call, {
+        start: (next) =>
+          next(
+            new ServerListenerBuilder()
+              .withOnReceiveMetadata((metadata, forward) => {
+                const refused = this.check(method.path, metadata, call.getAuthContext().sslPeerCertificate);
+                if (refused) call.sendStatus(toServiceError(refused) as never);
+                else forward(metadata);
+              })
+              .build(),
+          ),
+      });
+    };
   }
 }
