@@ -37,6 +37,7 @@ describe('bench harness (smoke run: every step for a fraction of a second; no ti
       for (const t of native.targets as { id: string; value: number }[]) assert.ok(Number.isFinite(t.value), t.id);
       assert.ok(native.outcomes.ok > 0 && native.daemon.tinygoTcp.requests > 0 && native.ceiling.tcp.requests > 0);
       assert.ok(native.overload.sent > 0 && native.overload.byStatus.OK.count > 0, JSON.stringify(native.overload.byStatus));
+      assert.ok(native.floor.byStatus.OK.count === native.floor.sent, JSON.stringify(native.floor.byStatus)); // the no-op refuses nothing
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
