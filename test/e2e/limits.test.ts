@@ -222,9 +222,7 @@ describe('back-pressure', () => {
       await d.stop();
     }
   });
-});
 
-describe('admission of a burst', () => {
   it('refuses the calls of one burst beyond the queue before decoding them, counting those let through before it', async () => {
     const d = await startDaemon({ threads: 1, maxQueue: 1 });
     try {
