@@ -12,11 +12,23 @@ export const ERROR_DOMAIN = 'policyengine.v1';
  * holding a google.rpc.ErrorInfo), which grpc-go's status.FromError exposes as Details().
  */
 export function toServiceError(err: unknown): Partial<ServiceError> {
-  const details = statusOf(err);
+  const e = PolicydError.of(err);
+  let details = encoded.get(e);
+  if (!details) {
+    details = Buffer.from(toBinary(StatusSchema, statusOf(e)));
+    encoded.set(e, details);
+  }
   const metadata = new Metadata();
-  metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, details)));
-  return { code: details.code, details: details.message, metadata };
+  metadata.set('grpc-status-details-bin', details);
+  return { code: e.code, details: e.message, metadata };
 }
+
+/**
+ * Each error's encoded status, kept while the error is: the pool answers every queue-full refusal with
+ * one error object, and under overload encoding its status again for each was most of a refusal's
+ * protobuf work.
+ */
+const encoded = new WeakMap<PolicydError, Buffer>();
 
 /** The google.rpc.Status of an error: its code, message and ErrorInfo (also one batch item's error). */
 export function statusOf(err: unknown): Status {
