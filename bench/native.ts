@@ -106,7 +106,7 @@ function warmOpenLoop(target: string, frame: string, rate: number): OpenLoopResu
 
 // The policy built with the standard Go toolchain: twice its saturation is within ghz's reach on these
 // cores, twice the trivial policy's (~8,600/s) is not — there even the no-op server reads seconds
-// (bench/RESULTS.md, "R6: what the generator can offer").
+// (bench/RESULTS.md, "2026-11-27 (morning): R6 — what the generator can offer").
 const overloadRate = 2 * daemonRuns.goTcp.throughput;
 log(
   `overload: open loop (ghz --async) at ${overloadRate.toFixed(0)}/s, 2 × the Go (wasip1) policy's saturation, default queue and load shedding`,
