@@ -35,10 +35,10 @@ describe('a log reader that stalls', () => {
 
   it('stalls no evaluation; the lines beyond the buffer are dropped and counted once the reader is back', async () => {
     daemon.process.stderr!.pause(); // the pipe fills: nothing reads it
-    let answered = 0;
+    let started = 0;
     const caller = async () => {
-      while (answered < EVALUATIONS) {
-        answered++;
+      while (started < EVALUATIONS) {
+        started++;
         const res = await daemon.client.evaluate(
           { policy: 'quiet', material: { content: Buffer.from('{}'), kind: MaterialKind.EVIDENCE } },
           // A hang detector, not a timing: each evaluation takes well under a millisecond of work.
