@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:http2';
+import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, credentials, type ServiceError, status } from '@grpc/grpc-js';
@@ -183,6 +183,37 @@ describe('evaluations that stop, queue and are cancelled, mixed at random', () =
   });
 });
 
+/**
+ * An Evaluate call on a raw HTTP/2 session: its message is sent at once, its stream ended only by `end`
+ * (grpc-js clients end it with the message).
+ */
+function rawCall(
+  session: ClientHttp2Session,
+  message: Uint8Array,
+): { end: () => void; answer: Promise<{ status: number; message: string }> } {
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': '/policyengine.v1.PolicyEngineService/Evaluate',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  stream.write(frame);
+  const answer = new Promise<{ status: number; message: string }>((resolve, reject) => {
+    const status = (h: IncomingHttpHeaders) =>
+      h['grpc-status'] !== undefined &&
+      resolve({ status: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'])) });
+    stream.on('trailers', status);
+    stream.on('response', status);
+    stream.on('error', reject);
+    stream.on('close', () => reject(new Error(`stream closed (code ${stream.rstCode}) before a status`)));
+    stream.resume();
+  });
+  return { end: () => stream.end(), answer };
+}
+
 describe('back-pressure', () => {
   it('refuses evaluations beyond the queue at once with RESOURCE_EXHAUSTED, then recovers', async () => {
     const d = await startDaemon({ threads: 1, maxQueue: 1 });
@@ -238,36 +269,10 @@ describe('back-pressure', () => {
       );
       const messages = [spin, spin, ...Array.from({ length: 8 }, () => new Uint8Array([0xff, 0xff, 0xff]))];
       const session = connect(`http://${d.tcpAddress}`);
-      const calls = messages.map((message) => {
-        const stream = session.request({
-          ':method': 'POST',
-          ':path': '/policyengine.v1.PolicyEngineService/Evaluate',
-          'content-type': 'application/grpc',
-          te: 'trailers',
-        });
-        const frame = Buffer.alloc(5 + message.length);
-        frame.writeUInt32BE(message.length, 1);
-        frame.set(message, 5);
-        stream.write(frame);
-        return stream;
-      });
-      const answers = calls.map(
-        (stream) =>
-          new Promise<{ status: number; message: string }>((resolve, reject) => {
-            stream.on('trailers', (t) =>
-              resolve({ status: Number(t['grpc-status']), message: decodeURIComponent(String(t['grpc-message'])) }),
-            );
-            stream.on('response', (h) => {
-              if (h['grpc-status'] !== undefined)
-                resolve({ status: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'])) });
-            });
-            stream.on('error', reject);
-            stream.resume();
-          }),
-      );
+      const calls = messages.map((message) => rawCall(session, message));
       await new Promise((r) => setTimeout(r, 100)); // the messages arrive; ended at once, they would come with their ends
-      for (const stream of calls) stream.end();
-      const [first, second, ...rest] = await Promise.all(answers);
+      for (const call of calls) call.end();
+      const [first, second, ...rest] = await Promise.all(calls.map((call) => call.answer));
       session.close();
       assert.equal(first!.status, status.DEADLINE_EXCEEDED, first!.message);
       assert.equal(second!.status, status.DEADLINE_EXCEEDED, second!.message);
@@ -282,6 +287,28 @@ describe('back-pressure', () => {
       ]);
       for (const res of again) assert.deepEqual(res.result!.violations, []);
     } finally {
+      await d.stop();
+    }
+  });
+
+  it('holds no place in the queue for a call whose message came but whose stream never ends', async () => {
+    const d = await startDaemon({ threads: 1, maxQueue: 1 });
+    const session = connect(`http://${d.tcpAddress}`);
+    try {
+      await loadBasics(d);
+      const open = rawCall(
+        session,
+        toBinary(EvaluateRequestSchema, create(EvaluateRequestSchema, { policy: 'spin', material: evidence() })),
+      );
+      await new Promise((r) => setTimeout(r, 100)); // its message arrives and is let through; its handler never runs
+      // The worker and the one place in the queue are both free for two spinning evaluations.
+      const spin = () => d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 300 } });
+      const both = await Promise.allSettled([spin(), spin()]);
+      for (const r of both) assert.ok(r.status === 'rejected' && grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT')(r.reason));
+      session.destroy();
+      await open.answer.catch(() => {});
+    } finally {
+      session.destroy();
       await d.stop();
     }
   });
