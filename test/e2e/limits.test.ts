@@ -256,6 +256,7 @@ describe('back-pressure', () => {
 
   it('refuses the calls of one burst beyond the queue before decoding them, counting those let through before it', async () => {
     const d = await startDaemon({ threads: 1, maxQueue: 1 });
+    const session = connect(`http://${d.tcpAddress}`);
     try {
       await loadBasics(d);
       // Ten calls on one connection whose streams end only after every message has arrived (as from a
@@ -268,12 +269,10 @@ describe('back-pressure', () => {
         create(EvaluateRequestSchema, { policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }),
       );
       const messages = [spin, spin, ...Array.from({ length: 8 }, () => new Uint8Array([0xff, 0xff, 0xff]))];
-      const session = connect(`http://${d.tcpAddress}`);
       const calls = messages.map((message) => rawCall(session, message));
       await new Promise((r) => setTimeout(r, 100)); // the messages arrive; ended at once, they would come with their ends
       for (const call of calls) call.end();
       const [first, second, ...rest] = await Promise.all(calls.map((call) => call.answer));
-      session.close();
       assert.equal(first!.status, status.DEADLINE_EXCEEDED, first!.message);
       assert.equal(second!.status, status.DEADLINE_EXCEEDED, second!.message);
       for (const refused of rest) {
@@ -287,6 +286,7 @@ describe('back-pressure', () => {
       ]);
       for (const res of again) assert.deepEqual(res.result!.violations, []);
     } finally {
+      session.destroy();
       await d.stop();
     }
   });
@@ -305,8 +305,7 @@ describe('back-pressure', () => {
       const spin = () => d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 300 } });
       const both = await Promise.allSettled([spin(), spin()]);
       for (const r of both) assert.ok(r.status === 'rejected' && grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT')(r.reason));
-      session.destroy();
-      await open.answer.catch(() => {});
+      open.answer.catch(() => {}); // ended by the session's end, below
     } finally {
       session.destroy();
       await d.stop();
