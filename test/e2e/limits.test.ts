@@ -22,8 +22,8 @@ async function loadBasics(d: Daemon): Promise<void> {
 }
 
 /** A daemon with one worker and the basic policies, given to `body`, then stopped. */
-async function withOneWorker(body: (d: Daemon) => Promise<void>): Promise<void> {
-  const d = await startDaemon({ threads: 1 });
+async function withOneWorker(body: (d: Daemon) => Promise<void>, maxQueue?: number): Promise<void> {
+  const d = await startDaemon({ threads: 1, maxQueue });
   try {
     await loadBasics(d);
     await body(d);
@@ -214,11 +214,21 @@ function rawCall(
   return { end: () => stream.end(), answer };
 }
 
-describe('back-pressure', () => {
-  it('refuses evaluations beyond the queue at once with RESOURCE_EXHAUSTED, then recovers', async () => {
-    const d = await startDaemon({ threads: 1, maxQueue: 1 });
+/** One worker with one place in its queue, and a raw HTTP/2 session to the daemon (ended after `body`). */
+function withQueueOfOne(body: (d: Daemon, session: ClientHttp2Session) => Promise<void>): Promise<void> {
+  return withOneWorker(async (d) => {
+    const session = connect(`http://${d.tcpAddress}`);
     try {
-      await loadBasics(d);
+      await body(d, session);
+    } finally {
+      session.destroy();
+    }
+  }, 1);
+}
+
+describe('back-pressure', () => {
+  it('refuses evaluations beyond the queue at once with RESOURCE_EXHAUSTED, then recovers', () =>
+    withOneWorker(async (d) => {
       // The deadline covers time in the queue too, so both end with DEADLINE_EXCEEDED.
       const running = assert.rejects(
         d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 1500 } }),
@@ -249,16 +259,10 @@ describe('back-pressure', () => {
       await Promise.all([running, queued]);
       const res = await d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"x"}') });
       assert.deepEqual(res.result!.violations, []);
-    } finally {
-      await d.stop();
-    }
-  });
+    }, 1));
 
-  it('refuses the calls of one burst beyond the queue before decoding them, counting those let through before it', async () => {
-    const d = await startDaemon({ threads: 1, maxQueue: 1 });
-    const session = connect(`http://${d.tcpAddress}`);
-    try {
-      await loadBasics(d);
+  it('refuses the calls of one burst beyond the queue before decoding them, counting those let through before it', () =>
+    withQueueOfOne(async (d, session) => {
       // Ten calls on one connection whose streams end only after every message has arrived (as from a
       // client or proxy that ends a stream in a frame of its own), so the daemon judges every message
       // before any handler runs. Two spinning evaluations fill the worker and the queue; the eight after
@@ -285,17 +289,10 @@ describe('back-pressure', () => {
         d.tcp.evaluate({ policy: 'simple-validation', material: evidence('{"message":"y"}') }),
       ]);
       for (const res of again) assert.deepEqual(res.result!.violations, []);
-    } finally {
-      session.destroy();
-      await d.stop();
-    }
-  });
+    }));
 
-  it('holds no place in the queue for a call whose message came but whose stream never ends', async () => {
-    const d = await startDaemon({ threads: 1, maxQueue: 1 });
-    const session = connect(`http://${d.tcpAddress}`);
-    try {
-      await loadBasics(d);
+  it('holds no place in the queue for a call whose message came but whose stream never ends', () =>
+    withQueueOfOne(async (d, session) => {
       const open = rawCall(
         session,
         toBinary(EvaluateRequestSchema, create(EvaluateRequestSchema, { policy: 'spin', material: evidence() })),
@@ -305,12 +302,8 @@ describe('back-pressure', () => {
       const spin = () => d.tcp.evaluate({ policy: 'spin', material: evidence(), options: { timeoutMs: 300 } });
       const both = await Promise.allSettled([spin(), spin()]);
       for (const r of both) assert.ok(r.status === 'rejected' && grpcError(status.DEADLINE_EXCEEDED, 'POLICY_TIMEOUT')(r.reason));
-      open.answer.catch(() => {}); // ended by the session's end, below
-    } finally {
-      session.destroy();
-      await d.stop();
-    }
-  });
+      open.answer.catch(() => {}); // ended by the session's end, after this
+    }));
 });
 
 describe('HTTP from guests', () => {
