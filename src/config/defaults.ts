@@ -32,6 +32,11 @@ export const DEFAULTS = {
    * a slow one on the same worker.
    */
   tasksPerWorker: 4,
+  /**
+   * Calls one pool task may carry when calls wait (src/engine/task-batches.ts): piscina's cost per task
+   * is paid once for them all, but their answers come back together.
+   */
+  callsPerTask: 4,
   /** Guest logs kept per evaluation, and the largest guest output. */
   maxLogEntries: 1000,
   maxOutputMb: 16,

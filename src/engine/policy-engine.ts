@@ -48,7 +48,7 @@ export interface LoadResult extends AddResult {
 /** The metrics label of requests that name no loaded policy. */
 const UNKNOWN_POLICY = '(unknown)';
 
-export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'workerFile' | 'tasksPerWorker'> {
+export interface EngineOptions extends Omit<PoolOptions, 'onWorkerError' | 'workerFile' | 'tasksPerWorker' | 'callsPerTask'> {
   /** Timeout when the request sets none; Chainloop's verifier uses 60 s. */
   defaultTimeoutMs?: number;
   /** Upper bound for any requested timeout. */

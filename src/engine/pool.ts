@@ -4,7 +4,8 @@ import { Piscina } from 'piscina';
 import { DEFAULTS } from '../config/defaults.js';
 import { PolicydError, errorMessage } from '../errors/policyd-error.js';
 import { UNKNOWN_SETUP, type ScriptCall, type ScriptOutcome, type ScriptSetup } from '../worker/protocol.js';
-import { RunBoard, type SKIPPED } from '../worker/run-board.js';
+import { RETURNED, RunBoard, type SKIPPED } from '../worker/run-board.js';
+import { TaskBatches } from './task-batches.js';
 
 export interface PoolOptions {
   /** Worker threads; each runs one evaluation at a time. */
@@ -17,18 +18,25 @@ export interface PoolOptions {
   workerFile?: string;
   /** Tasks a worker may hold, the one it runs included (DEFAULTS.tasksPerWorker). */
   tasksPerWorker?: number;
+  /** Calls one task may carry (DEFAULTS.callsPerTask). */
+  callsPerTask?: number;
 }
+
+type Answer = ScriptOutcome | typeof UNKNOWN_SETUP | typeof SKIPPED | typeof RETURNED;
 
 const WORKER = new URL('../worker/entry.js', import.meta.url).href;
 
 /** What a pool worker's V8 heap may take (DEFAULTS.workerYoungGenerationMb says why). */
 export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: DEFAULTS.workerYoungGenerationMb } as const;
 
-/** What `#queued` answers for a call whose worker was lost before the call's turn came: it may be sent again. */
+/**
+ * What `#queued` answers for a call whose worker was lost before the call's turn came, or after it ran but
+ * before its answer got out: it may be sent again.
+ */
 const NEVER_STARTED = Symbol('never started');
 /**
- * Times a call that never started is sent again. Each time, an evaluation ahead of it on its worker was
- * stopped or crashed; the bound only ends a loop of workers lost before they start anything.
+ * Times such a call is sent again. Each time, an evaluation on its worker was stopped or crashed; the
+ * bound only ends a loop of workers lost before they answer anything.
  */
 const MAX_RESENDS = 8;
 
@@ -50,8 +58,9 @@ function workerLost(err: unknown): PolicydError {
  * its own queue is non-empty (tasks handed to a busy worker slip past it).
  */
 export class ScriptPool {
-  readonly #pool: Piscina<ScriptCall, ScriptOutcome | typeof UNKNOWN_SETUP | typeof SKIPPED>;
+  readonly #pool: Piscina<ScriptCall | ScriptCall[], Answer | Answer[]>;
   readonly #board: RunBoard;
+  readonly #batches: TaskBatches<ScriptCall, Answer>;
   readonly threads: number;
   readonly maxQueue: number;
   readonly #queueFull: PolicydError;
@@ -86,6 +95,11 @@ export class ScriptPool {
       // Piscina's per-task timing feeds only its own utilization figure, which this pool does not use.
       recordTiming: false,
     });
+    this.#batches = new TaskBatches(
+      (calls) => this.#pool.run(calls) as Promise<Answer[]>,
+      this.threads,
+      options.callsPerTask ?? DEFAULTS.callsPerTask,
+    );
     this.#pool.on('error', (err: unknown) => options.onWorkerError?.(err));
     this.#pool.on('workerCreate', () => this.#started++);
   }
@@ -105,8 +119,9 @@ export class ScriptPool {
    * The call names its setup by id, and is sent again with the setup itself if its worker does not
    * know it yet. A call that transfers anything (its input, a host port) carries the setup from the
    * start, and runs alone on an idle worker: what it transferred could not be sent a second time.
-   * Any other call may wait in a worker behind the one running there (worker/run-board.ts); if that
-   * worker is lost first, the call never started and is sent again.
+   * Any other call may wait in a worker behind the one running there (worker/run-board.ts), sent with
+   * others in one task (engine/task-batches.ts); if that worker is lost before the call's answer is
+   * out, and the call was not the one running, it is sent again.
    */
   async run(
     call: Omit<ScriptCall, 'setup' | 'slot'>,
@@ -121,11 +136,13 @@ export class ScriptPool {
     try {
       if (transferList.length > 0) return (await this.#alone({ ...call, setup }, signal, transferList)) as ScriptOutcome;
       let named: ScriptCall['setup'] = setup.id;
+      let ownTask = false;
       for (let resent = 0; ; ) {
-        const answer = await this.#queued({ ...call, setup: named }, signal);
+        const answer = await this.#queued({ ...call, setup: named }, signal, ownTask);
         if (answer === UNKNOWN_SETUP) named = setup;
+        else if (answer === RETURNED) ownTask = true;
         else if (answer !== NEVER_STARTED) return answer;
-        else if (++resent > MAX_RESENDS) throw workerLost(new Error(`its worker was lost before it started, ${resent} times`));
+        else if (++resent > MAX_RESENDS) throw workerLost(new Error(`its worker was lost before it answered, ${resent} times`));
       }
     } finally {
       this.#inFlight--;
@@ -144,15 +161,22 @@ export class ScriptPool {
 
   /**
    * A call that may queue in a worker. Stopping it marks its slot: skipped if it has not started,
-   * its worker terminated if it has. NEVER_STARTED: its worker was lost before its turn came.
+   * its worker terminated if it has. NEVER_STARTED: its worker was lost before the call's turn came, or
+   * before the task that carried it answered. `ownTask`: in a task of its own (a call RETURNED once is
+   * sent so, lest it be returned again and again).
    */
-  async #queued(call: ScriptCall, signal: AbortSignal): Promise<ScriptOutcome | typeof UNKNOWN_SETUP | typeof NEVER_STARTED> {
+  async #queued(
+    call: ScriptCall,
+    signal: AbortSignal,
+    ownTask: boolean,
+  ): Promise<ScriptOutcome | typeof UNKNOWN_SETUP | typeof RETURNED | typeof NEVER_STARTED> {
     if (signal.aborted) throw signal.reason;
     const slot = this.#board.acquire();
     if (slot === undefined) return this.#alone(call, signal, []);
-    const answer = this.#pool.run({ ...call, slot }).then(
-      (outcome: ScriptOutcome | typeof UNKNOWN_SETUP | typeof SKIPPED) => ({ outcome }),
-      (error: unknown) => ({ error, neverStarted: this.#board.neverStarted(slot) }),
+    // This call is counted in #inFlight already: a worker is idle if no other call is.
+    const answer = this.#batches.submit({ ...call, slot }, ownTask || this.hasIdleWorker(-1)).then(
+      (outcome) => ({ outcome }),
+      (error: unknown) => ({ error, mayRunAgain: this.#board.mayRunAgain(slot) }),
     );
     void answer.finally(() => this.#board.release(slot));
     let onAbort: (() => void) | undefined;
@@ -167,8 +191,8 @@ export class ScriptPool {
     try {
       const settled = await Promise.race([answer, aborted]);
       // SKIPPED answers only a call already given up, whose race `aborted` has won.
-      if ('outcome' in settled) return settled.outcome as ScriptOutcome | typeof UNKNOWN_SETUP;
-      if (settled.neverStarted) return NEVER_STARTED;
+      if ('outcome' in settled) return settled.outcome as ScriptOutcome | typeof UNKNOWN_SETUP | typeof RETURNED;
+      if (settled.mayRunAgain) return NEVER_STARTED;
       throw workerLost(settled.error);
     } finally {
       signal.removeEventListener('abort', onAbort!);

@@ -19,7 +19,10 @@ import { threadId, workerData } from 'node:worker_threads';
 const NOT_STARTED = 0;
 const SKIP = -1;
 const STOPPING = -2;
+/** Answered: if that answer is lost with its worker, the task may run again (it has no side effects). */
 const DONE = -3;
+/** Ended by an exception (a bug: the worker's task function answers every failure as an outcome). */
+const THREW = -4;
 
 /** The answer of a worker to a task that was stopped before its turn came. */
 export const SKIPPED = 'skipped';
@@ -48,9 +51,14 @@ export class RunBoard {
     this.#free.push(slot);
   }
 
-  /** True if no worker ever started the task. */
-  neverStarted(slot: number): boolean {
-    return Atomics.load(this.#slots, slot) === NOT_STARTED;
+  /**
+   * True if the task may be sent again after its worker was lost: no worker started it, or one finished
+   * it and the answer was lost with the task that carried it (engine/task-batches.ts). A task that may
+   * queue carries no host port, so running it again has no effect outside its answer.
+   */
+  mayRunAgain(slot: number): boolean {
+    const state = Atomics.load(this.#slots, slot);
+    return state === NOT_STARTED || state === DONE;
   }
 
   /** Stops the task: the id of the thread to terminate if it is running, undefined otherwise. */
@@ -75,25 +83,52 @@ const board = slots ? new Int32Array(slots) : undefined;
 let previous: Promise<unknown> = Promise.resolve();
 
 /**
+ * A task carrying several calls is answered once all have run (engine/task-batches.ts). Once it has run
+ * this long, its calls still to come are answered RETURNED instead, so that slow evaluations do not hold
+ * the answers of the quick ones sent with them; piscina's cost per task, saved by sending calls
+ * together, is tens of microseconds, small beside evaluations this slow.
+ */
+const TASK_BUDGET_MS = 1;
+
+/** The answer to a call of a task that ran out of time before the call's turn: send it again, alone. */
+export const RETURNED = 'returned';
+
+/**
  * Wraps a worker's task function so that the tasks it holds run one after another in arrival order
  * (@extism/extism gives wrong output for concurrent calls on one instance), each claiming its slot when
  * its turn comes; a task the main thread stopped before then is answered SKIPPED without running.
+ * A piscina task may carry several calls: they are answered together, in order, each RETURNED if the
+ * task had run past TASK_BUDGET_MS when the call's turn came.
  */
 export function oneAtATime<Task extends { slot?: number }, Answer>(
   run: (task: Task) => Answer | Promise<Answer>,
-): (task: Task) => Promise<Answer | typeof SKIPPED> {
-  return (task) => {
+): (task: Task | Task[]) => Promise<Answer | typeof SKIPPED | typeof RETURNED | (Answer | typeof SKIPPED | typeof RETURNED)[]> {
+  const one = (task: Task, inTime = () => true): Promise<Answer | typeof SKIPPED | typeof RETURNED> => {
     const turn = previous.then(async () => {
+      if (!inTime()) return RETURNED;
       const { slot } = task;
       if (!board || slot === undefined) return run(task);
       if (Atomics.compareExchange(board, slot, NOT_STARTED, threadId) !== NOT_STARTED) return SKIPPED;
+      let ended = THREW;
       try {
-        return await run(task);
+        const answer = await run(task);
+        ended = DONE;
+        return answer;
       } finally {
-        Atomics.compareExchange(board, slot, threadId, DONE);
+        Atomics.compareExchange(board, slot, threadId, ended);
       }
     });
     previous = turn.catch(() => undefined);
     return turn;
   };
+  const several = (tasks: Task[]) => {
+    let began: number | undefined;
+    const inTime = () => {
+      const now = performance.now();
+      began ??= now;
+      return now - began <= TASK_BUDGET_MS;
+    };
+    return Promise.all(tasks.map((task) => one(task, inTime)));
+  };
+  return (task) => (Array.isArray(task) ? several(task) : one(task));
 }
