@@ -36,7 +36,7 @@ export const DEFAULTS = {
    * Calls one pool task may carry when calls wait (src/engine/task-batches.ts): piscina's cost per task
    * is paid once for them all, but their answers come back together.
    */
-  callsPerTask: 4,
+  callsPerTask: 8,
   /** Guest logs kept per evaluation, and the largest guest output. */
   maxLogEntries: 1000,
   maxOutputMb: 16,
