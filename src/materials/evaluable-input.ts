@@ -95,9 +95,7 @@ function imageDigest(ref: string): string | undefined {
  */
 function metadataJson(material: EvaluableMaterial): string {
   const { name } = material;
-  const sha256 =
-    (material.form === 'image' ? imageDigest(utf8(material.content)) : undefined) ??
-    hash('sha256', material.content, 'hex');
+  const sha256 = (material.form === 'image' ? imageDigest(utf8(material.content)) : undefined) ?? hash('sha256', material.content, 'hex');
   const annotations: Record<string, string> = {
     ...material.annotations,
     'chainloop.material.name': name,
