@@ -191,9 +191,9 @@ function workerMaterial(material: EvaluableMaterial): EvaluableMaterial {
   return ownsWholeBuffer(material.content) ? material : { ...material, content: new Uint8Array(material.content) };
 }
 /**
- * From this size up a material's input is built in the worker, not here (parsing a 1 MiB SBOM's JSON
- * held the main thread, and every other caller, for milliseconds), and its bytes are moved to the
- * worker rather than copied. Smaller ones are built here: moving that work measured no gain.
+ * From this size up a material's bytes are moved to the worker rather than copied. Smaller ones are
+ * copied: a call that transfers anything runs alone and carries its whole setup (ScriptPool.run),
+ * which costs more than copying a few KiB.
  */
 const LARGE_INPUT_BYTES = 64 * 1024;
 /** Setup ids handed out in this process (they only need to be unique within it). */
@@ -498,13 +498,16 @@ export class PolicyEngine {
     if (scripts.length === 0) {
       return { ...outcome, result: mergeResults(policy.name, []), durationMs: performance.now() - started };
     }
-    // A large material's input is built in the worker (LARGE_INPUT_BYTES says why), unless it is needed
-    // more than once or here afterwards: a batch's shared input, several scripts, raw data.
-    const inWorker = material.content.byteLength >= LARGE_INPUT_BYTES && scripts.length === 1 && !req.includeRawData;
+    // The input is built in the worker (parsing the material's JSON is the main thread's largest share of
+    // an evaluation, and with it the main thread limits throughput: docs/design-notes.md), unless it is
+    // needed more than once or here afterwards: a batch's shared input, several scripts, raw data.
+    const inWorker = scripts.length === 1 && !req.includeRawData;
     const builtHere = req.shared?.input ?? (inWorker ? undefined : evaluableInput(material));
     const input = builtHere ?? workerMaterial(evaluableMaterial(material));
-    // Counted for every policy of a batch too, though built once: at worst it collects sooner.
-    garbage.took(material.content.byteLength + (builtHere?.byteLength ?? 0));
+    // The material and what is posted for it (the input, or the material's copy). Counted for every
+    // policy of a batch too, though built once, and for a copy that is moved to the worker: at worst
+    // this thread collects sooner.
+    garbage.took(material.content.byteLength + (input instanceof Uint8Array ? input : input.content).byteLength);
     const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
     const requested = req.allowedHostnames ?? [];
     if (requested.length > MAX_REQUESTED_HOSTS || requested.some((h) => h.length > MAX_HOST_PATTERN)) {
@@ -565,10 +568,9 @@ export class PolicyEngine {
             })
           : undefined;
         const transfer: TransferListItem[] = host ? [host.channel.port] : [];
-        // The last script may take a large buffer made for this evaluation instead of a copy, when nothing
-        // reads it after (never the caller's own, which observers read afterwards, nor an input other
-        // evaluations share). A small one is copied: a call that transfers anything runs alone and
-        // carries its whole setup (ScriptPool.run), which costs more than copying a few KiB.
+        // The last script may take a large buffer (LARGE_INPUT_BYTES) made for this evaluation instead of
+        // a copy, when nothing reads it after (never the caller's own, which observers read afterwards,
+        // nor an input other evaluations share).
         const bytes = input instanceof Uint8Array ? input : input.content;
         if (
           i === scripts.length - 1 &&

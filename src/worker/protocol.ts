@@ -55,9 +55,9 @@ export interface ScriptCall {
   /** The setup's id, or the setup itself for a worker that may not have it yet (engine/pool.ts). */
   setup: string | ScriptSetup;
   /**
-   * The exact Extism input bytes, or a large material to build them from (materials/evaluable-input.ts),
-   * which the worker does so that the main thread does not parse its JSON (LARGE_INPUT_BYTES in
-   * engine/policy-engine.ts).
+   * The material to build the Extism input from (materials/evaluable-input.ts), which the worker does so
+   * that the main thread does not parse its JSON; or the input itself, when the main thread needs it too
+   * (an EvaluateBatch's shared input, several scripts, raw data).
    */
   input: Uint8Array | EvaluableMaterial;
   /** JSON for Extism config key "args"; absent when there are no args, as in Chainloop. */
