@@ -33,7 +33,7 @@ export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: DEFAULTS.worke
  * What `#queued` answers for a call whose worker was lost before the call's turn came, or after it ran but
  * before its answer got out: it may be sent again.
  */
-const NEVER_STARTED = Symbol('never started');
+const SEND_AGAIN = Symbol('send again');
 /**
  * Times such a call is sent again. Each time, an evaluation on its worker was stopped or crashed; the
  * bound only ends a loop of workers lost before they answer anything.
@@ -141,7 +141,7 @@ export class ScriptPool {
         const answer = await this.#queued({ ...call, setup: named }, signal, ownTask);
         if (answer === UNKNOWN_SETUP) named = setup;
         else if (answer === RETURNED) ownTask = true;
-        else if (answer !== NEVER_STARTED) return answer;
+        else if (answer !== SEND_AGAIN) return answer;
         else if (++resent > MAX_RESENDS) throw workerLost(new Error(`its worker was lost before it answered, ${resent} times`));
       }
     } finally {
@@ -161,7 +161,7 @@ export class ScriptPool {
 
   /**
    * A call that may queue in a worker. Stopping it marks its slot: skipped if it has not started,
-   * its worker terminated if it has. NEVER_STARTED: its worker was lost before the call's turn came, or
+   * its worker terminated if it has. SEND_AGAIN: its worker was lost before the call's turn came, or
    * before the task that carried it answered. `ownTask`: in a task of its own (a call RETURNED once is
    * sent so, lest it be returned again and again).
    */
@@ -169,7 +169,7 @@ export class ScriptPool {
     call: ScriptCall,
     signal: AbortSignal,
     ownTask: boolean,
-  ): Promise<ScriptOutcome | typeof UNKNOWN_SETUP | typeof RETURNED | typeof NEVER_STARTED> {
+  ): Promise<ScriptOutcome | typeof UNKNOWN_SETUP | typeof RETURNED | typeof SEND_AGAIN> {
     if (signal.aborted) throw signal.reason;
     const slot = this.#board.acquire();
     if (slot === undefined) return this.#alone(call, signal, []);
@@ -192,7 +192,7 @@ export class ScriptPool {
       const settled = await Promise.race([answer, aborted]);
       // SKIPPED answers only a call already given up, whose race `aborted` has won.
       if ('outcome' in settled) return settled.outcome as ScriptOutcome | typeof UNKNOWN_SETUP | typeof RETURNED;
-      if (settled.mayRunAgain) return NEVER_STARTED;
+      if (settled.mayRunAgain) return SEND_AGAIN;
       throw workerLost(settled.error);
     } finally {
       signal.removeEventListener('abort', onAbort!);

@@ -93,6 +93,8 @@ const TASK_BUDGET_MS = 1;
 /** The answer to a call of a task that ran out of time before the call's turn: send it again, alone. */
 export const RETURNED = 'returned';
 
+const ALWAYS_IN_TIME = () => true;
+
 /**
  * Wraps a worker's task function so that the tasks it holds run one after another in arrival order
  * (@extism/extism gives wrong output for concurrent calls on one instance), each claiming its slot when
@@ -103,7 +105,7 @@ export const RETURNED = 'returned';
 export function oneAtATime<Task extends { slot?: number }, Answer>(
   run: (task: Task) => Answer | Promise<Answer>,
 ): (task: Task | Task[]) => Promise<Answer | typeof SKIPPED | typeof RETURNED | (Answer | typeof SKIPPED | typeof RETURNED)[]> {
-  const one = (task: Task, inTime = () => true): Promise<Answer | typeof SKIPPED | typeof RETURNED> => {
+  const one = (task: Task, inTime = ALWAYS_IN_TIME): Promise<Answer | typeof SKIPPED | typeof RETURNED> => {
     const turn = previous.then(async () => {
       if (!inTime()) return RETURNED;
       const { slot } = task;
