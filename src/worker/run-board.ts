@@ -123,14 +123,19 @@ export function oneAtATime<Task extends { slot?: number }, Answer>(
     previous = turn.catch(() => undefined);
     return turn;
   };
-  const several = (tasks: Task[]) => {
+  const several = async (tasks: Task[]) => {
     let began: number | undefined;
     const inTime = () => {
       const now = performance.now();
       began ??= now;
       return now - began <= TASK_BUDGET_MS;
     };
-    return Promise.all(tasks.map((task) => one(task, inTime)));
+    // Every call settles before the task does, so that the main thread, reading their slots when the
+    // task fails, finds none still running.
+    const settled = await Promise.allSettled(tasks.map((task) => one(task, inTime)));
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((s) => (s as PromiseFulfilledResult<Answer | typeof SKIPPED | typeof RETURNED>).value);
   };
   return (task) => (Array.isArray(task) ? several(task) : one(task));
 }

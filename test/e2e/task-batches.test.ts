@@ -60,4 +60,13 @@ describe('calls sent to the pool several to a task (engine/task-batches.ts)', ()
       assert.match(await finished!, /^finished in a task of [12]$/);
       assert.match(await waiting!, /^waiting in a task of [12]$/);
     }));
+
+  it('answers a call whose task function throws with the error, once (not sent again), and the others of its task', () =>
+    withPool(async (pool) => {
+      const [first, before, threw, after] = burst(pool, ['first', 'before', 'throw', 'after']);
+      assert.equal(await first, 'first in a task of 1');
+      await assert.rejects(threw!, (err: PolicydError) => err.reason === 'WORKER_LOST' && /the task function threw/.test(err.message));
+      assert.match(await before!, /^before in a task of [123]$/);
+      assert.match(await after!, /^after in a task of [123]$/);
+    }));
 });
