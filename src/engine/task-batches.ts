@@ -4,8 +4,8 @@
  * Piscina's cost per task — its bookkeeping and balancer, a structured-clone message each way, a
  * 'message' event to dispatch — is paid by the main thread, which is what limits the daemon's
  * throughput, and by the worker. Several calls in one task pay it once: measured with stand-in workers
- * that answer at once, main thread 19–22 → 9 µs and the process 37–40 → 18 µs per call with four calls to
- * a task (bench/RESULTS.md, 2026-11-27 (day)).
+ * that answer at once, main thread 19–22 µs per call one to a task, 9 four to a task, 7–8 eight to a task
+ * (bench/RESULTS.md, 2026-11-27 (day)).
  *
  * A call that finds a worker idle goes at once, in a task of its own: a lone client waits for nothing.
  * Otherwise it waits for the end of this turn of the event loop (the calls of one burst arrive in one
