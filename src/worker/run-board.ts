@@ -123,7 +123,7 @@ export function oneAtATime<Task extends { slot?: number }, Answer>(
     previous = turn.catch(() => undefined);
     return turn;
   };
-  const several = async (tasks: Task[]) => {
+  const several = async (calls: Task[]) => {
     let began: number | undefined;
     const inTime = () => {
       const now = performance.now();
@@ -132,7 +132,7 @@ export function oneAtATime<Task extends { slot?: number }, Answer>(
     };
     // Every call settles before the task does, so that the main thread, reading their slots when the
     // task fails, finds none still running.
-    const settled = await Promise.allSettled(tasks.map((task) => one(task, inTime)));
+    const settled = await Promise.allSettled(calls.map((call) => one(call, inTime)));
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
     return settled.map((s) => (s as PromiseFulfilledResult<Answer | typeof SKIPPED | typeof RETURNED>).value);
