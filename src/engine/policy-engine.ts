@@ -504,10 +504,11 @@ export class PolicyEngine {
     const inWorker = scripts.length === 1 && !req.includeRawData;
     const builtHere = req.shared?.input ?? (inWorker ? undefined : evaluableInput(material));
     const input = builtHere ?? workerMaterial(evaluableMaterial(material));
-    // The material and what is posted for it (the input, or the material's copy). Counted for every
-    // policy of a batch too, though built once, and for a copy that is moved to the worker: at worst
-    // this thread collects sooner.
-    garbage.took(material.content.byteLength + (input instanceof Uint8Array ? input : input.content).byteLength);
+    // What is posted to the worker: the input, or the material (perhaps a copy) to build it from.
+    const posted = input instanceof Uint8Array ? input : input.content;
+    // The material and what is posted for it. Counted for every policy of a batch too, though built
+    // once, and for a copy that is moved to the worker: at worst this thread collects sooner.
+    garbage.took(material.content.byteLength + posted.byteLength);
     const argsJson = Object.keys(args).length > 0 ? JSON.stringify(args) : undefined;
     const requested = req.allowedHostnames ?? [];
     if (requested.length > MAX_REQUESTED_HOSTS || requested.some((h) => h.length > MAX_HOST_PATTERN)) {
@@ -571,16 +572,15 @@ export class PolicyEngine {
         // The last script may take a large buffer (LARGE_INPUT_BYTES) made for this evaluation instead of
         // a copy, when nothing reads it after (never the caller's own, which observers read afterwards,
         // nor an input other evaluations share).
-        const bytes = input instanceof Uint8Array ? input : input.content;
         if (
           i === scripts.length - 1 &&
-          bytes.byteLength >= LARGE_INPUT_BYTES &&
+          posted.byteLength >= LARGE_INPUT_BYTES &&
           !req.includeRawData &&
           !req.shared &&
-          bytes !== material.content &&
-          ownsWholeBuffer(bytes)
+          posted !== material.content &&
+          ownsWholeBuffer(posted)
         )
-          transfer.push(bytes.buffer as ArrayBuffer);
+          transfer.push(posted.buffer as ArrayBuffer);
         let result: ScriptOutcome;
         const submitted = epochMs();
         try {
