@@ -1,6 +1,6 @@
-import { ServerInterceptingCall, type ServerInterceptor, ServerListenerBuilder } from '@grpc/grpc-js';
 import type { PolicydError } from '../errors/policyd-error.js';
 import { PolicyEngineService } from '../gen/policyengine/v1/engine_pb.js';
+import type { CallCheck } from './gate.js';
 import { toServiceError } from './status.js';
 
 const EVALUATIONS = new Set(['Evaluate', 'EvaluateBatch'].map((m) => `/${PolicyEngineService.typeName}/${m}`));
@@ -35,10 +35,11 @@ export type Admission = (admitted: number) => PolicydError | undefined;
  * on a closed stream, and after enough of them Node's HTTP/2 ends the whole connection
  * (ENHANCE_YOUR_CALM), failing the caller's other calls — 1,322 of 20,000 under an overload test did.
  *
- * It comes after authorization in the server's interceptors (grpc-js passes a call's events through
- * them in that order), so an unauthenticated caller learns nothing of the daemon's load.
+ * It runs after authorization, which judges the call's metadata (src/server/gate.ts), so an
+ * unauthenticated caller learns nothing of the daemon's load. Returns, per call, the listener events
+ * admission takes part in (none for methods other than evaluations).
  */
-export function admissionInterceptor(admission: Admission): ServerInterceptor {
+export function admissionListener(admission: Admission): CallCheck {
   // Counted from a call's message until its handler takes it, and never past the turn of the event loop
   // the message came in: a burst's messages come in one, and a client that sends a message but never
   // ends its stream must not hold a place in the queue.
@@ -50,37 +51,32 @@ export function admissionInterceptor(admission: Admission): ServerInterceptor {
     admitted = 0;
     turnEnds = false;
   };
-  return (method, call) => {
-    if (!EVALUATIONS.has(method.path)) return new ServerInterceptingCall(call);
+  return (path, call) => {
+    if (!EVALUATIONS.has(path)) return undefined;
     let refused: PolicydError | undefined;
     let countedIn: number | undefined;
     const handedOver = () => {
       if (countedIn === turn) admitted--;
       countedIn = undefined;
     };
-    return new ServerInterceptingCall(call, {
-      start: (next) =>
-        next(
-          new ServerListenerBuilder()
-            .withOnReceiveMessage((message, forward) => {
-              refused ??= admission(admitted);
-              if (refused) return call.startRead(); // on to the end of the client's stream
-              if (countedIn === undefined) {
-                countedIn = turn;
-                admitted++;
-                if (!turnEnds) setImmediate(endTurn);
-                turnEnds = true;
-              }
-              forward(message);
-            })
-            .withOnReceiveHalfClose((forward) => {
-              if (refused) return call.sendStatus(toServiceError(refused) as never);
-              handedOver();
-              forward();
-            })
-            .withOnCancel(handedOver) // grpc-js tells the next listener itself
-            .build(),
-        ),
-    });
+    return {
+      onReceiveMessage: (message, forward) => {
+        refused ??= admission(admitted);
+        if (refused) return call.startRead(); // on to the end of the client's stream
+        if (countedIn === undefined) {
+          countedIn = turn;
+          admitted++;
+          if (!turnEnds) setImmediate(endTurn);
+          turnEnds = true;
+        }
+        forward(message);
+      },
+      onReceiveHalfClose: (forward) => {
+        if (refused) return call.sendStatus(toServiceError(refused) as never);
+        handedOver();
+        forward();
+      },
+      onCancel: handedOver, // grpc-js tells the next listener itself
+    };
   };
 }

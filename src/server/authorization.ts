@@ -4,7 +4,7 @@
  * callers. Checked in a server interceptor on the call's metadata, before its message is read, so a
  * caller without the role costs no decoding. Health and reflection stay open for probes.
  */
-import { type Metadata, ServerInterceptingCall, type ServerInterceptor, ServerListenerBuilder } from '@grpc/grpc-js';
+import type { Metadata, ServerInterceptingCallInterface, ServerListener } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { PolicyEngineService } from '../gen/policyengine/v1/engine_pb.js';
@@ -137,26 +137,20 @@ export class Authorizer {
   }
 
   /**
-   * The interceptor that applies `check` to a call's metadata, before its message is read. A refusal
-   * goes at once: the message of a caller that may not make the call is not worth reading, and if it
-   * goes on sending, its connection may go (admission, which refuses callers that may come back later,
-   * waits for theirs: src/server/admission.ts).
+   * The listener event that applies `check` to a call's metadata, before its message is read (none for
+   * calls no role guards: health, reflection). A refusal goes at once: the message of a caller that may
+   * not make the call is not worth reading, and if it goes on sending, its connection may go (admission,
+   * which refuses callers that may come back later, waits for theirs: src/server/admission.ts). The
+   * status ends the call, so grpc-js passes none of its later events on.
    */
-  interceptor(): ServerInterceptor {
-    return (method, call) => {
-      if (!REQUIRED.has(method.path)) return new ServerInterceptingCall(call);
-      return new ServerInterceptingCall(call, {
-        start: (next) =>
-          next(
-            new ServerListenerBuilder()
-              .withOnReceiveMetadata((metadata, forward) => {
-                const refused = this.check(method.path, metadata, call.getAuthContext().sslPeerCertificate);
-                if (refused) call.sendStatus(toServiceError(refused) as never);
-                else forward(metadata);
-              })
-              .build(),
-          ),
-      });
+  listener(path: string, call: ServerInterceptingCallInterface): ServerListener | undefined {
+    if (!REQUIRED.has(path)) return undefined;
+    return {
+      onReceiveMetadata: (metadata, forward) => {
+        const refused = this.check(path, metadata, call.getAuthContext().sslPeerCertificate);
+        if (refused) call.sendStatus(toServiceError(refused) as never);
+        else forward(metadata);
+      },
     };
   }
 }

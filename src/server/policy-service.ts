@@ -253,7 +253,7 @@ async function eachConcurrently<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
-/** Authorization happens before these handlers, in the server's interceptor (authorization.ts). */
+/** Authorization happens before these handlers, in the server's interceptor (authorization.ts, gate.ts). */
 export function policyServiceImplementation(engine: PolicyEngine, options: ServiceOptions): UntypedServiceImplementation {
   const guard = () => {
     if (!options.accepting()) throw new PolicydError('SHUTTING_DOWN', 'the daemon is shutting down; retry on another replica');

@@ -6,11 +6,12 @@ import { PolicyEngineService, file_policyengine_v1_engine } from '../gen/policye
 import type { PolicyEngine } from '../engine/policy-engine.js';
 import type { Tracer } from '../telemetry/tracing.js';
 import { policyServiceImplementation, type PolicyStore } from './policy-service.js';
-import { admissionInterceptor } from './admission.js';
+import { admissionListener } from './admission.js';
 import { Authorizer } from './authorization.js';
 import { CertificateFileWatcher } from './certificate-files.js';
 import { credentialsFor, type TlsFiles } from './credentials.js';
 import { claimSocketPath } from './socket-path.js';
+import { gateInterceptor } from './gate.js';
 import { addReflection } from './reflection.js';
 import { serviceDefinition } from './service-definition.js';
 
@@ -71,7 +72,12 @@ export class PolicyServer {
         Boolean(options.tls?.clientCa),
       );
     this.server = new Server({
-      interceptors: [authorizer.interceptor(), admissionInterceptor((admitted) => engine.refusal(undefined, admitted))],
+      interceptors: [
+        gateInterceptor([
+          (path, call) => authorizer.listener(path, call),
+          admissionListener((admitted) => engine.refusal(undefined, admitted)),
+        ]),
+      ],
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULTS.maxReceiveMb * MiB,
       'grpc.max_send_message_length': -1,
       'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? DEFAULTS.grpc.keepaliveTimeMs,
