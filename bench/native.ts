@@ -13,7 +13,7 @@ import { type OpenLoopResult, openLoop } from './ghz.js';
 import { cpuSeconds, evaluateFrame, h2load, type H2loadResult } from './h2load.js';
 import { chainloopBaseline } from './in-process.js';
 import { SATURATION_FLAGS, evaluationOutcomes, startDaemon, startNoopServer } from './processes.js';
-import { percentile } from './stats.js';
+import { median, percentile } from './stats.js';
 
 /**
  * The hot-path figures with a native load generator (h2load, bench/h2load.ts), all from one run:
@@ -27,7 +27,9 @@ import { percentile } from './stats.js';
 const SMOKE = process.argv.includes('--smoke');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1]! : `${ROOT}bench`;
-const SECONDS = SMOKE ? 1 : 8;
+const SECONDS = SMOKE ? 1 : 6;
+/** Rounds of the rows R1 and R8 divide (below). */
+const ROUNDS = SMOKE ? 1 : 3;
 // Under load V8 goes on compiling the daemon's hot code on its helper threads for ~10 s (14 % of the
 // process's CPU 4-7 s in, 0.5 % at 16-19 s: bench/RESULTS.md); a long-running daemon's figures come after.
 const WARM_UP = SMOKE ? 0 : 10;
@@ -54,9 +56,9 @@ function warmUp(target: string, file: string, streams = STREAMS): void {
   if (WARM_UP > 0) h2load({ target, body: file, streams, durationS: WARM_UP, warmUpS: 0, logFile: join(dir, 'warm.log') });
 }
 
-function measure(what: string, pid: number, target: string, file: string, streams = STREAMS): Measured {
+function measure(what: string, pid: number, target: string, file: string, streams = STREAMS, warm = true): Measured {
   // The warm-up is a run of its own, so the CPU counted is the measured run's alone.
-  warmUp(target, file, streams);
+  if (warm) warmUp(target, file, streams);
   const before = cpuSeconds(pid);
   const r = h2load({ target, body: file, streams, durationS: SECONDS, warmUpS: 0, logFile: join(dir, 'h2load.log') });
   const serverCpuMsPerRequest = ((cpuSeconds(pid) - before) / r.requests) * 1000;
@@ -66,15 +68,22 @@ function measure(what: string, pid: number, target: string, file: string, stream
   return { ...r, serverCpuMsPerRequest };
 }
 
+/** Each figure of a row measured in rounds, the median of its rounds (the requests: their sum). */
+function medianRow(rounds: Measured[]): Measured {
+  const of = (field: keyof Measured) => median(rounds.map((r) => r[field]));
+  return {
+    requests: rounds.reduce((n, r) => n + r.requests, 0),
+    seconds: of('seconds'),
+    throughput: of('throughput'),
+    p50: of('p50'),
+    p99: of('p99'),
+    generatorCpuShare: of('generatorCpuShare'),
+    serverCpuMsPerRequest: of('serverCpuMsPerRequest'),
+  };
+}
+
 log('no-op gRPC server (grpc-js, protobuf-es decode + encode on the main thread)');
 const noop = await startNoopServer(join(dir, 'noop.sock'));
-const ceiling = {
-  unix: measure('no-op unix', noop.pid, noop.unix, bodies.trivial),
-  tcp: measure('no-op tcp', noop.pid, noop.tcp, bodies.trivial),
-  unixC1: measure('no-op unix c=1', noop.pid, noop.unix, bodies.trivial, 1),
-};
-noop.stop();
-
 log('daemon (2 workers; queue deep enough for 32 streams, load shedding off, so nothing is refused)');
 const daemon = await startDaemon(join(dir, 'd.sock'), SATURATION_FLAGS);
 const pid = daemon.child.pid!;
@@ -83,10 +92,46 @@ await client.loadPolicy({ source: { case: 'wasmModule', value: trivialWasm }, na
 await client.loadPolicy({ source: { case: 'wasmModule', value: tinygoWasm }, name: 'tinygo' });
 await client.loadPolicy({ source: { case: 'wasmModule', value: goWasm }, name: 'go' });
 client.close();
+
+// The rows R1 and R8 divide, measured in alternating rounds with both servers up (the idle one costs
+// nothing): on these shared cores a row's throughput moves by ±25 % from one run to the next, and a
+// ratio of two rows measured minutes apart moved with it. Each round's ratio is of rows measured
+// seconds apart; the targets take the median round.
+const paired = {
+  noopUnix: { what: 'no-op unix', pid: noop.pid, target: noop.unix, file: bodies.trivial },
+  trivialUnix: { what: 'daemon trivial unix', pid, target: daemon.unix, file: bodies.trivial },
+  noopTcp: { what: 'no-op tcp', pid: noop.pid, target: noop.tcp, file: bodies.trivial },
+  trivialTcp: { what: 'daemon trivial tcp', pid, target: daemon.tcp, file: bodies.trivial },
+  tinygoTcp: { what: 'daemon TinyGo tcp', pid, target: daemon.tcp, file: bodies.tinygo },
+};
+type Paired = keyof typeof paired;
+log('warming up each target of the rounds');
+for (const row of Object.values(paired)) warmUp(row.target, row.file);
+const rounds: Record<Paired, Measured>[] = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  log(`round ${round} of ${ROUNDS}`);
+  const measured = {} as Record<Paired, Measured>;
+  for (const [key, row] of Object.entries(paired) as [Paired, (typeof paired)[Paired]][])
+    measured[key] = measure(row.what, row.pid, row.target, row.file, STREAMS, false);
+  rounds.push(measured);
+}
+const byRounds = (key: Paired) => medianRow(rounds.map((r) => r[key]));
+const perRound = {
+  r1Unix: rounds.map((r) => r.trivialUnix.throughput / r.noopUnix.throughput),
+  r1Tcp: rounds.map((r) => r.trivialTcp.throughput / r.noopTcp.throughput),
+  r8: rounds.map((r) => r.tinygoTcp.serverCpuMsPerRequest / r.noopTcp.serverCpuMsPerRequest),
+};
+
+const ceiling = {
+  unix: byRounds('noopUnix'),
+  tcp: byRounds('noopTcp'),
+  unixC1: measure('no-op unix c=1', noop.pid, noop.unix, bodies.trivial, 1),
+};
+noop.stop();
 const daemonRuns = {
-  trivialUnix: measure('trivial unix', pid, daemon.unix, bodies.trivial),
-  trivialTcp: measure('trivial tcp', pid, daemon.tcp, bodies.trivial),
-  tinygoTcp: measure('TinyGo tcp', pid, daemon.tcp, bodies.tinygo),
+  trivialUnix: byRounds('trivialUnix'),
+  trivialTcp: byRounds('trivialTcp'),
+  tinygoTcp: byRounds('tinygoTcp'),
   goTcp: measure('Go (wasip1) tcp', pid, daemon.tcp, bodies.go),
   trivialUnixC1: measure('trivial unix c=1', pid, daemon.unix, bodies.trivial, 1),
 };
@@ -172,19 +217,21 @@ const bound = (op: '≥' | '≤' | '<', limit: number, unit = '') => ({
   pass: (v: number) => (op === '≥' ? v >= limit : op === '≤' ? v <= limit : v < limit),
 });
 const fixed = (digits: number) => (v: number) => v.toFixed(digits);
+const roundsOf = (ratios: number[], digits: number) =>
+  ROUNDS > 1 ? ` (median round of ${ROUNDS}: ${ratios.map((r) => r.toFixed(digits)).join(' · ')})` : '';
 
 const targets = [
   {
     id: 'R1',
-    what: 'trivial policy, 1 KiB, unix: daemon ÷ no-op ceiling',
-    value: daemonRuns.trivialUnix.throughput / ceiling.unix.throughput,
+    what: `trivial policy, 1 KiB, unix: daemon ÷ no-op ceiling${roundsOf(perRound.r1Unix, 2)}`,
+    value: median(perRound.r1Unix),
     ...bound('≥', 0.5),
     fmt: fixed(2),
   },
   {
     id: 'R1',
-    what: 'trivial policy, 1 KiB, TCP: daemon ÷ no-op ceiling',
-    value: daemonRuns.trivialTcp.throughput / ceiling.tcp.throughput,
+    what: `trivial policy, 1 KiB, TCP: daemon ÷ no-op ceiling${roundsOf(perRound.r1Tcp, 2)}`,
+    value: median(perRound.r1Tcp),
     ...bound('≥', 0.5),
     fmt: fixed(2),
   },
@@ -233,8 +280,8 @@ const targets = [
   },
   {
     id: 'R8',
-    what: "CPU per evaluation (daemon, all threads) ÷ no-op server's CPU per RPC, TinyGo, TCP",
-    value: daemonRuns.tinygoTcp.serverCpuMsPerRequest / ceiling.tcp.serverCpuMsPerRequest,
+    what: `CPU per evaluation (daemon, all threads) ÷ no-op server's CPU per RPC, TinyGo, TCP${roundsOf(perRound.r8, 1)}`,
+    value: median(perRound.r8),
     ...bound('≤', 4),
     fmt: fixed(1),
   },
@@ -250,6 +297,8 @@ const results = {
   },
   ceiling,
   daemon: daemonRuns,
+  rounds,
+  perRound,
   outcomes,
   overload,
   floor,
@@ -260,9 +309,10 @@ const results = {
 };
 const row = (name: string, r: Measured) =>
   `| ${name} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.serverCpuMsPerRequest.toFixed(3)} | ${(r.generatorCpuShare * 100).toFixed(0)} % |`;
+const inRounds = ROUNDS > 1 ? ` (median of ${ROUNDS} rounds)` : '';
 const report = `# Hot path with a native load generator
 
-Measured by \`make bench\` (bench/native.ts; ${SMOKE ? 'SMOKE RUN — not a measurement' : `${SECONDS} s per row after a ${WARM_UP} s run to warm up, whose CPU is not counted`}) on ${results.machine.date}, ${results.machine.cores} × ${results.machine.cpu}, Node ${results.machine.node}.
+Measured by \`make bench\` (bench/native.ts; ${SMOKE ? 'SMOKE RUN — not a measurement' : `${SECONDS} s per row after a ${WARM_UP} s run to warm up, whose CPU is not counted; the no-op and the daemon's trivial and TinyGo rows in ${ROUNDS} alternating rounds, both servers up, each figure the median of its rounds`}) on ${results.machine.date}, ${results.machine.cores} × ${results.machine.cpu}, Node ${results.machine.node}.
 h2load (Debian's nghttp2-client) sends one fixed Evaluate request, 1 KiB CycloneDX, over 1 connection × ${STREAMS} streams. **The
 generator, the server and its workers share the same ${results.machine.cores} cores; the generator's own CPU share is in the last column.**
 The trivial policy sets a fixed result without parsing its input (\`bigModule(2_000)\` in bench/fixtures.ts, as in
@@ -285,12 +335,12 @@ in Node): Chainloop's own Go engine cannot be had here (the Go module proxy refu
 
 | setup | requests/s | p50 ms | p99 ms | server CPU ms/request | h2load CPU |
 |---|---|---|---|---|---|
-${row('no-op, unix', ceiling.unix)}
-${row('no-op, TCP', ceiling.tcp)}
+${row(`no-op, unix${inRounds}`, ceiling.unix)}
+${row(`no-op, TCP${inRounds}`, ceiling.tcp)}
 ${row('no-op, unix, 1 stream', ceiling.unixC1)}
-${row('daemon, trivial policy, unix', daemonRuns.trivialUnix)}
-${row('daemon, trivial policy, TCP', daemonRuns.trivialTcp)}
-${row("daemon, Chainloop's TinyGo policy, TCP", daemonRuns.tinygoTcp)}
+${row(`daemon, trivial policy, unix${inRounds}`, daemonRuns.trivialUnix)}
+${row(`daemon, trivial policy, TCP${inRounds}`, daemonRuns.trivialTcp)}
+${row(`daemon, Chainloop's TinyGo policy, TCP${inRounds}`, daemonRuns.tinygoTcp)}
 ${row('daemon, Go (wasip1) policy, TCP', daemonRuns.goTcp)}
 ${row('daemon, trivial policy, unix, 1 stream', daemonRuns.trivialUnixC1)}
 
