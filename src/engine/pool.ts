@@ -173,8 +173,8 @@ export class ScriptPool {
     if (signal.aborted) throw signal.reason;
     const slot = this.#board.acquire();
     if (slot === undefined) return this.#alone(call, signal, []);
-    // This call is counted in #inFlight already: a worker is idle if no other call is.
-    const answer = this.#batches.submit({ ...call, slot }, ownTask || this.hasIdleWorker(-1)).then(
+    // At once only for a lone call (#inFlight counts this one): see engine/task-batches.ts.
+    const answer = this.#batches.submit({ ...call, slot }, ownTask || this.#inFlight === 1).then(
       (outcome) => ({ outcome }),
       (error: unknown) => ({ error, mayRunAgain: this.#board.mayRunAgain(slot) }),
     );

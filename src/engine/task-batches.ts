@@ -7,10 +7,13 @@
  * that answer at once, main thread 19–22 µs per call one to a task, 9 four to a task, 7–8 eight to a task
  * (bench/RESULTS.md, 2026-11-27 (day)).
  *
- * A call that finds a worker idle goes at once, in a task of its own: a lone client waits for nothing.
- * Otherwise it waits for the end of this turn of the event loop (the calls of one burst arrive in one
+ * A lone call (no other in flight) goes at once, in a task of its own: a lone client waits for nothing.
+ * Any other waits for the end of this turn of the event loop (the calls of one burst arrive in one
  * turn), when everything waiting is split over as many tasks as there are workers, or more if that puts
- * more than `maxPerTask` calls in one. The cost: a task's answers come back together, so a quick call
+ * more than `maxPerTask` calls in one. It waits even if a worker is idle: under load, answers come back
+ * a task at a time and the next requests in bursts, so a worker was idle for the first call of nearly
+ * every burst, and a third of all tasks carried one call; holding it for its turn's others gained the
+ * trivial policy 16 % and cost heavier ones nothing measurable (docs/design-notes.md). The cost: a task's answers come back together, so a quick call
  * waits for the others sent with it — for about a millisecond at most, since a worker returns the
  * calls of a task that has run that long unrun (RETURNED, worker/run-board.ts), and they go again alone.
  */

@@ -10,10 +10,10 @@ const labelled = (label: string) => ({ id: label }) as ScriptSetup;
 const NO_CALL = { input: new Uint8Array(0), includeRawOutput: false, allowedHosts: [] };
 const never = new AbortController().signal;
 
-/** A one-worker pool of the fixture worker, four calls to a task at most. */
-async function withPool(body: (pool: ScriptPool) => Promise<void>): Promise<void> {
+/** A pool of the fixture worker (one worker unless told), four calls to a task at most. */
+async function withPool(body: (pool: ScriptPool) => Promise<void>, threads = 1): Promise<void> {
   const pool = new ScriptPool({
-    threads: 1,
+    threads,
     maxQueue: 16,
     callsPerTask: 4,
     workerFile: `${ROOT}test/fixtures/workers/reports-its-task.mjs`,
@@ -30,11 +30,18 @@ const burst = (pool: ScriptPool, labels: string[]) =>
   labels.map((label) => pool.run(NO_CALL, labelled(label), never) as unknown as Promise<string>);
 
 describe('calls sent to the pool several to a task (engine/task-batches.ts)', () => {
-  it('sends a call that finds its worker idle at once, alone, and the calls of the same turn together, split evenly', () =>
+  it('sends a lone call at once, alone, and the calls of the same turn together, split evenly', () =>
     withPool(async (pool) => {
       const answers = await Promise.all(burst(pool, ['0', '1', '2', '3', '4', '5', '6']));
       assert.deepEqual(answers, ['0 in a task of 1', ...['1', '2', '3', '4', '5', '6'].map((label) => `${label} in a task of 3`)]);
     }));
+
+  it('holds a call for the others of its turn even when a worker is idle, once another call is in flight', () =>
+    withPool(async (pool) => {
+      // Two workers: the second call finds one idle, and still goes with the three after it (two tasks of two).
+      const answers = await Promise.all(burst(pool, ['0', '1', '2', '3', '4']));
+      assert.deepEqual(answers, ['0 in a task of 1', ...['1', '2', '3', '4'].map((label) => `${label} in a task of 2`)]);
+    }, 2));
 
   it('returns unrun the calls of a task that has run past its budget, and runs them in tasks of their own', () =>
     withPool(async (pool) => {
