@@ -13,9 +13,11 @@
  * more than `maxPerTask` calls in one. It waits even if a worker is idle: under load, answers come back
  * a task at a time and the next requests in bursts, so a worker was idle for the first call of nearly
  * every burst, and a third of all tasks carried one call; holding it for its turn's others gained the
- * trivial policy 16 % and cost heavier ones nothing measurable (docs/design-notes.md). The cost: a task's answers come back together, so a quick call
- * waits for the others sent with it — for about a millisecond at most, since a worker returns the
- * calls of a task that has run that long unrun (RETURNED, worker/run-board.ts), and they go again alone.
+ * trivial policy 16 % and cost heavier ones nothing measurable (docs/design-notes.md).
+ *
+ * The cost: a task's answers come back together, so a quick call waits for the others sent with it —
+ * for about a millisecond at most, since a worker returns the calls of a task that has run that long
+ * unrun (RETURNED, worker/run-board.ts), and they go again alone.
  */
 
 interface Waiting<Call, Answer> {
