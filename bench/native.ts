@@ -14,6 +14,7 @@ import { cpuSeconds, evaluateFrame, h2load, type H2loadResult } from './h2load.j
 import { chainloopBaseline } from './in-process.js';
 import { SATURATION_FLAGS, evaluationOutcomes, startDaemon, startNoopServer } from './processes.js';
 import { median, percentile } from './stats.js';
+import { sampleThreads, threadShares, type ThreadShares } from './threads.js';
 
 /**
  * The hot-path figures with a native load generator (h2load, bench/h2load.ts), all from one run:
@@ -48,10 +49,14 @@ const goWasm = readFileSync(`${ROOT}examples/policies/go-message/policy.wasm`);
 const body = (name: string) => evaluateFrame(join(dir, `${name}.bin`), name, sbom, MaterialKind.SBOM_CYCLONEDX_JSON);
 const bodies = { trivial: body('trivial'), tinygo: body('tinygo'), go: body('go') };
 
-interface Measured extends H2loadResult {
-  /** CPU seconds of the server process (all threads) per request. */
+interface Measured extends H2loadResult, ThreadShares {
+  /** CPU ms of the server process (all threads) per request. */
   serverCpuMsPerRequest: number;
 }
+/** A row's CPU by thread, ms per request, and the share of its time the main thread waited for a core. */
+const threadsOf = (t: ThreadShares) =>
+  `main ${t.mainMs.toFixed(3)} · workers ${t.workersMs > 0 ? t.workersMs.toFixed(3) : '–'} · V8 helpers ${t.helpersMs.toFixed(3)}; main thread waiting ${Number.isNaN(t.mainWaiting) ? '?' : `${(t.mainWaiting * 100).toFixed(0)} %`}`;
+
 function warmUp(target: string, file: string, streams = STREAMS): void {
   if (WARM_UP > 0) h2load({ target, body: file, streams, durationS: WARM_UP, warmUpS: 0, logFile: join(dir, 'warm.log') });
 }
@@ -60,12 +65,14 @@ function measure(what: string, pid: number, target: string, file: string, stream
   // The warm-up is a run of its own, so the CPU counted is the measured run's alone.
   if (warm) warmUp(target, file, streams);
   const before = cpuSeconds(pid);
+  const threadsBefore = sampleThreads(pid);
   const r = h2load({ target, body: file, streams, durationS: SECONDS, warmUpS: 0, logFile: join(dir, 'h2load.log') });
+  const threads = threadShares(threadsBefore, sampleThreads(pid), r.requests);
   const serverCpuMsPerRequest = ((cpuSeconds(pid) - before) / r.requests) * 1000;
   log(
-    `  ${what}: ${r.throughput.toFixed(0)}/s p50 ${r.p50.toFixed(3)} ms p99 ${r.p99.toFixed(3)} ms; server CPU ${serverCpuMsPerRequest.toFixed(3)} ms/request; h2load ${(r.generatorCpuShare * 100).toFixed(0)} % of a core`,
+    `  ${what}: ${r.throughput.toFixed(0)}/s p50 ${r.p50.toFixed(3)} ms p99 ${r.p99.toFixed(3)} ms; server CPU ${serverCpuMsPerRequest.toFixed(3)} ms/request (${threadsOf(threads)}); h2load ${(r.generatorCpuShare * 100).toFixed(0)} % of a core`,
   );
-  return { ...r, serverCpuMsPerRequest };
+  return { ...r, ...threads, serverCpuMsPerRequest };
 }
 
 /** Each figure of a row measured in rounds, the median of its rounds (the requests: their sum). */
@@ -79,6 +86,10 @@ function medianRow(rounds: Measured[]): Measured {
     p99: of('p99'),
     generatorCpuShare: of('generatorCpuShare'),
     serverCpuMsPerRequest: of('serverCpuMsPerRequest'),
+    mainMs: of('mainMs'),
+    workersMs: of('workersMs'),
+    helpersMs: of('helpersMs'),
+    mainWaiting: of('mainWaiting'),
   };
 }
 
@@ -308,7 +319,7 @@ const results = {
   targets: targets.map((t) => ({ id: t.id, what: t.what, value: t.value, pass: t.pass(t.value) })),
 };
 const row = (name: string, r: Measured) =>
-  `| ${name} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.serverCpuMsPerRequest.toFixed(3)} | ${(r.generatorCpuShare * 100).toFixed(0)} % |`;
+  `| ${name} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.serverCpuMsPerRequest.toFixed(3)} | ${threadsOf(r)} | ${(r.generatorCpuShare * 100).toFixed(0)} % |`;
 const inRounds = ROUNDS > 1 ? ` (median of ${ROUNDS} rounds)` : '';
 const report = `# Hot path with a native load generator
 
@@ -333,8 +344,13 @@ in Node): Chainloop's own Go engine cannot be had here (the Go module proxy refu
 
 ## Rows
 
-| setup | requests/s | p50 ms | p99 ms | server CPU ms/request | h2load CPU |
-|---|---|---|---|---|---|
+The server's CPU is split by thread (bench/threads.ts): the main thread (the event loop: gRPC, admission,
+the hand-offs to the pool), the pool workers, V8's helper threads (parallel garbage collection,
+compilation); "waiting" is the share of the row the main thread was runnable but had no core — taken by
+the server's own workers and helpers, or by the generator.
+
+| setup | requests/s | p50 ms | p99 ms | server CPU ms/request | of which, by thread (ms/request) | h2load CPU |
+|---|---|---|---|---|---|---|
 ${row(`no-op, unix${inRounds}`, ceiling.unix)}
 ${row(`no-op, TCP${inRounds}`, ceiling.tcp)}
 ${row('no-op, unix, 1 stream', ceiling.unixC1)}

@@ -36,6 +36,10 @@ describe('bench harness (smoke run: every step for a fraction of a second; no ti
       );
       for (const t of native.targets as { id: string; value: number }[]) assert.ok(Number.isFinite(t.value), t.id);
       assert.ok(native.outcomes.ok > 0 && native.daemon.tinygoTcp.requests > 0 && native.ceiling.tcp.requests > 0);
+      // CPU by thread (bench/threads.ts): the daemon's pool workers are found by name, the no-op has none.
+      assert.ok(native.daemon.tinygoTcp.workersMs > 0 && native.daemon.tinygoTcp.mainMs > 0, JSON.stringify(native.daemon.tinygoTcp));
+      assert.equal(native.ceiling.tcp.workersMs, 0);
+      assert.ok(native.ceiling.tcp.mainMs > 0 && native.ceiling.tcp.mainMs <= native.ceiling.tcp.serverCpuMsPerRequest + 0.01);
       assert.ok(native.overload.sent > 0 && native.overload.byStatus.OK.count > 0, JSON.stringify(native.overload.byStatus));
       assert.ok(native.floor.byStatus.OK.count === native.floor.sent, JSON.stringify(native.floor.byStatus)); // the no-op refuses nothing
     } finally {
