@@ -43,12 +43,6 @@ export interface H2loadOptions {
   logFile: string;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 /** h2load's "finished in 1.23s" (or "987.65ms" when under a second), in seconds. */
 export function durationSeconds(out: string): number {
   const [, value, unit] = /finished in ([\d.]+)(us|ms|s)\b/.exec(out) ?? [];

@@ -10,11 +10,11 @@ import runScript from '../src/worker/run-script.js';
 import { scriptTask } from '../src/worker/task.js';
 import { bigModule, cyclonedx } from './fixtures.js';
 import { type OpenLoopResult, openLoop } from './ghz.js';
-import { cpuSeconds, evaluateFrame, h2load, type H2loadResult } from './h2load.js';
+import { evaluateFrame, h2load, type H2loadResult } from './h2load.js';
 import { chainloopBaseline } from './in-process.js';
 import { SATURATION_FLAGS, evaluationOutcomes, startDaemon, startNoopServer } from './processes.js';
 import { median, percentile } from './stats.js';
-import { sampleThreads, threadShares, type ThreadShares } from './threads.js';
+import { cpuSeconds, sampleThreads, threadShares, type ThreadShares } from './threads.js';
 
 /**
  * The hot-path figures with a native load generator (h2load, bench/h2load.ts), all from one run:

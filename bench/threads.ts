@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /**
- * Where a server process's CPU goes, thread by thread, and how long its main thread waited for a core,
+ * A server process's CPU, in all and thread by thread, and how long its main thread waited for a core,
  * from /proc (Linux). On two shared cores the daemon's event loop competes with its own pool workers and
  * V8's helper threads for a core, and that — not its own work alone — is what held R1 down
  * (bench/RESULTS.md, "2026-11-27 (evening)"); every row of bench/NATIVE.md shows it.
@@ -31,6 +31,19 @@ export interface ThreadShares {
 
 const USER_HZ = 100; // clock ticks per second in /proc/<pid>/stat
 
+/** A /proc stat line's name (the process's or thread's) and CPU seconds (user + system). */
+function parseStat(stat: string): { name: string; cpu: number } {
+  // "id (name) state ppid …": the name may hold spaces and parentheses, so split at the last ')'.
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), cpu: (Number(fields[11]) + Number(fields[12])) / USER_HZ };
+}
+
+/** CPU seconds (user + system) a process has used so far, all its threads, ended ones included. */
+export function cpuSeconds(pid: number): number {
+  return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).cpu;
+}
+
 function roleOf(pid: number, tid: string, name: string): Role {
   if (tid === String(pid)) return 'main';
   if (name === 'WorkerThread') return 'workers';
@@ -47,10 +60,8 @@ export function sampleThreads(pid: number): ThreadSample {
     } catch {
       continue; // the thread ended since the directory was read
     }
-    // "tid (name) state ppid …": the name may hold spaces and parentheses, so split at the last ')'.
-    const close = stat.lastIndexOf(')');
-    const fields = stat.slice(close + 2).split(' ');
-    cpu[roleOf(pid, tid, stat.slice(stat.indexOf('(') + 1, close))] += (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    const { name, cpu: used } = parseStat(stat);
+    cpu[roleOf(pid, tid, name)] += used;
   }
   let mainWaiting = Number.NaN;
   try {
